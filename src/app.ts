@@ -1,0 +1,15 @@
+// The Hono app: routes, the not-found answer and the one error handler.
+import { Hono } from "hono";
+import type { AppEnv } from "./config";
+import { errorResponse, handleError } from "./lib/errors";
+import { admin } from "./routes/admin";
+import { webhooks } from "./routes/webhooks";
+
+export const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+app.route("/webhooks", webhooks);
+app.route("/v1", admin);
+
+app.notFound((c) => errorResponse(c, 404, "not_found", "no such route"));
+app.onError(handleError);

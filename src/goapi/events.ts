@@ -1,0 +1,72 @@
+// The internal task event every GoAPI payload is normalized to, and the rules that order events.
+
+/** Normalized task status (SPEC §3). */
+export type TaskStatus = "pending" | "processing" | "completed" | "failed";
+
+/** Event types sent downstream. */
+export type EventType = "task.created" | "task.progress" | "task.completed" | "task.failed";
+
+export const EVENT_TYPES: readonly EventType[] = [
+  "task.created",
+  "task.progress",
+  "task.completed",
+  "task.failed",
+];
+
+/** A result image to archive: `name` is the stored name without its extension (`main`, `1`…). */
+export interface ImageSource {
+  name: string;
+  url: string;
+}
+
+/** One GoAPI delivery, normalized; the original payload is kept beside it. */
+export interface TaskEvent {
+  taskId: string;
+  taskType: string;
+  model: string;
+  shape: "v1" | "v2";
+  status: TaskStatus;
+  rawStatus: string;
+  /** 0-100; always 100 once completed. */
+  progress: number;
+  images: ImageSource[];
+  description: string | null;
+  seed: string | null;
+  error: string | null;
+  actions: string[];
+}
+
+const EVENT_TYPE_OF: Record<TaskStatus, EventType> = {
+  pending: "task.created",
+  processing: "task.progress",
+  completed: "task.completed",
+  failed: "task.failed",
+};
+
+export function eventTypeOf(status: TaskStatus): EventType {
+  return EVENT_TYPE_OF[status];
+}
+
+/** Two deliveries with the same identity are the same event (SPEC §3). */
+export function eventIdentity(event: Pick<TaskEvent, "status" | "progress">): string {
+  return `${event.status}:${event.progress}`;
+}
+
+export function isTerminal(status: TaskStatus): boolean {
+  return status === "completed" || status === "failed";
+}
+
+const RANK: Record<TaskStatus, number> = { pending: 0, processing: 1, completed: 2, failed: 2 };
+
+/**
+ * Whether `next` would move a task backwards from `current`: nothing follows a terminal state,
+ * a status never goes back (processing → pending), and progress never decreases.
+ */
+export function isStale(
+  current: { status: TaskStatus; progress: number },
+  next: { status: TaskStatus; progress: number },
+): boolean {
+  if (isTerminal(current.status)) return true;
+  if (RANK[next.status] !== RANK[current.status]) return RANK[next.status] < RANK[current.status];
+  return next.progress < current.progress;
+}

@@ -1,0 +1,59 @@
+// The one error type of the HTTP layer and the JSON envelope every error answer uses.
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/** Machine-readable error codes of the `{ "error": { code, message } }` envelope. */
+export type ErrorCode =
+  | "unauthorized"
+  | "not_configured"
+  | "payload_too_large"
+  | "invalid_json"
+  | "invalid_payload"
+  | "unsupported_media_type"
+  | "method_not_allowed"
+  | "invalid_request"
+  | "not_found"
+  | "range_not_satisfiable"
+  | "storage_unavailable"
+  | "internal_error";
+
+/** An error whose status, code and message are safe to send to the client as they are. */
+export class ApiError extends HTTPException {
+  readonly code: ErrorCode;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: ContentfulStatusCode,
+    code: ErrorCode,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(status, { message });
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+/** The JSON error envelope as a Response. */
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return c.json({ error: { code, message } }, status, headers);
+}
+
+/** `app.onError`: known errors keep their status; anything else is logged and becomes a 500. */
+export function handleError(err: Error, c: Context): Response {
+  if (err instanceof ApiError) {
+    return errorResponse(c, err.status as ContentfulStatusCode, err.code, err.message, err.headers);
+  }
+  if (err instanceof HTTPException) {
+    return errorResponse(c, err.status as ContentfulStatusCode, "invalid_request", err.message);
+  }
+  console.error("unhandled error", c.req.method, c.req.path, err.stack ?? String(err));
+  return errorResponse(c, 500, "internal_error", "internal error");
+}

@@ -1,0 +1,272 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import {
+  adminGet,
+  clone,
+  fixtures,
+  newTaskId,
+  PREVIOUS_SECRET,
+  postWebhook,
+  SECRET,
+  taskObjectCount,
+  taskView,
+  v2Event,
+} from "./helpers";
+
+/** Asserts `response` is the JSON error envelope with `status` and `code`. */
+async function expectError(response: Response, status: number, code: string) {
+  expect(response.status).toBe(status);
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  expect(body.error.code).toBe(code);
+  expect(body.error.message).toEqual(expect.any(String));
+  return body;
+}
+
+/** Runs `send` and asserts it stored nothing: no new task object, and the task is unknown. */
+async function expectNothingStored(taskId: string, send: () => Promise<void>) {
+  const before = await taskObjectCount();
+  await send();
+  expect(await taskObjectCount()).toBe(before);
+  expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+}
+
+function withTaskId(fixture: unknown, taskId: string): Record<string, unknown> {
+  const body = clone(fixture) as Record<string, unknown> & { data?: { task_id: string } };
+  if (body.data) body.data.task_id = taskId;
+  else body.task_id = taskId;
+  return body;
+}
+
+describe("POST /webhooks/goapi", () => {
+  it.each(Object.entries(fixtures))(
+    "accepts the %s fixture with 200 and an event id",
+    async (_, fixture) => {
+      const taskId = newTaskId();
+      const response = await postWebhook(withTaskId(fixture, taskId));
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({
+        ok: true,
+        task_id: taskId,
+        duplicate: false,
+        stale: false,
+        event: expect.stringMatching(/^evt_[0-9a-f]{32}$/),
+      });
+      expect((await taskView(taskId)).events).toHaveLength(1);
+    },
+  );
+
+  it("records a task's lifecycle and shows it in the admin view", async () => {
+    const taskId = newTaskId();
+    for (const fixture of [fixtures.v2Pending, fixtures.v2Progress40, fixtures.v2Finished]) {
+      expect((await postWebhook(withTaskId(fixture, taskId))).status).toBe(200);
+    }
+    const view = await taskView(taskId);
+    expect(view).toMatchObject({
+      task_id: taskId,
+      task_type: "imagine",
+      status: "completed",
+      progress: 100,
+      images: [],
+      deliveries: [],
+    });
+    expect(view.events.map((e) => [e.type, e.progress, e.duplicates, e.stale])).toEqual([
+      ["task.created", 0, 0, false],
+      ["task.progress", 40, 0, false],
+      ["task.completed", 100, 0, false],
+    ]);
+  });
+
+  it("acknowledges a redelivery as a duplicate with the original event id", async () => {
+    const body = withTaskId(fixtures.v2Finished, newTaskId());
+    const first = (await (await postWebhook(body)).json()) as { event: string };
+    const again = await postWebhook(body);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ duplicate: true, event: first.event });
+    const view = await taskView(body.task_id as string);
+    expect(view.events).toHaveLength(1);
+    expect(view.events[0]?.duplicates).toBe(1);
+  });
+
+  it("records 50 concurrent identical deliveries as one event", async () => {
+    const body = withTaskId(fixtures.v1Completed, newTaskId());
+    const responses = await Promise.all(Array.from({ length: 50 }, () => postWebhook(body)));
+    const results = (await Promise.all(responses.map((r) => r.json()))) as Array<{
+      duplicate: boolean;
+      event: string;
+    }>;
+    expect(responses.every((r) => r.status === 200)).toBe(true);
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.event)).size).toBe(1);
+    const view = await taskView((body.data as { task_id: string }).task_id);
+    expect(view.events).toHaveLength(1);
+    expect(view.events[0]?.duplicates).toBe(49);
+  });
+
+  it("marks progress 40 after 60 as stale and keeps the task at 60", async () => {
+    const taskId = newTaskId();
+    await postWebhook(v2Event(taskId, "processing", 60));
+    const late = await postWebhook(v2Event(taskId, "processing", 40));
+    expect(late.status).toBe(200);
+    expect(await late.json()).toMatchObject({ duplicate: false, stale: true });
+    const view = await taskView(taskId);
+    expect(view).toMatchObject({ status: "processing", progress: 60 });
+    expect(view.events.map((e) => e.stale)).toEqual([false, true]);
+  });
+
+  it("keeps a completed task completed when a processing event arrives late", async () => {
+    const taskId = newTaskId();
+    await postWebhook(withTaskId(fixtures.v2Finished, taskId));
+    const late = await postWebhook(v2Event(taskId, "processing", 90));
+    expect(await late.json()).toMatchObject({ duplicate: false, stale: true });
+    expect(await taskView(taskId)).toMatchObject({ status: "completed", progress: 100 });
+    const replayedStale = await postWebhook(v2Event(taskId, "processing", 90));
+    expect(await replayedStale.json()).toMatchObject({ duplicate: true, stale: true });
+  });
+
+  it("accepts the previous secret during a rotation", async () => {
+    const taskId = newTaskId();
+    const response = await postWebhook(withTaskId(fixtures.v2Pending, taskId), {
+      secret: PREVIOUS_SECRET,
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it("compares statuses case-insensitively", async () => {
+    const taskId = newTaskId();
+    const body = withTaskId(fixtures.v1Completed, taskId) as { data: { status: string } };
+    body.data.status = "Completed";
+    expect((await postWebhook(body)).status).toBe(200);
+    expect((await taskView(taskId)).status).toBe("completed");
+  });
+
+  it("removes the v1 body's webhook secret before storing it", async () => {
+    const taskId = newTaskId();
+    await postWebhook(withTaskId(fixtures.v1Progress40, taskId));
+    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+    const { runInDurableObject } = await import("cloudflare:test");
+    const stored = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql
+        .exec<{ payload: string; event: string }>("SELECT payload, event FROM events")
+        .toArray(),
+    );
+    expect(stored).toHaveLength(1);
+    const row = JSON.stringify(stored);
+    expect(row).not.toContain("s3cr3t-from-request");
+    expect(row).not.toContain(SECRET);
+    expect(JSON.parse(stored[0]?.payload ?? "{}").data.config.webhook_config).toEqual({
+      endpoint: "https://example.com/webhooks/goapi",
+    });
+  });
+
+  it("answers 503 so GoAPI redelivers when the Durable Object fails", async () => {
+    const taskId = newTaskId();
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const failing = vi.spyOn(env.TASKS, "get").mockImplementation(() => {
+      throw new Error("simulated storage outage");
+    });
+    try {
+      await expectError(
+        await postWebhook(withTaskId(fixtures.v2Pending, taskId)),
+        503,
+        "storage_unavailable",
+      );
+    } finally {
+      failing.mockRestore();
+      errors.mockRestore();
+    }
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+  });
+});
+
+describe("POST /webhooks/goapi rejections store nothing and never echo a secret", () => {
+  const taskId = newTaskId();
+  const body = () => withTaskId(fixtures.v2Finished, taskId);
+
+  it("answers 401 when the secret is missing", async () => {
+    await expectNothingStored(taskId, async () => {
+      await expectError(await postWebhook(body(), { secret: null }), 401, "unauthorized");
+    });
+  });
+
+  it("answers 401 when the secret is wrong, a prefix, or longer", async () => {
+    await expectNothingStored(taskId, async () => {
+      for (const wrong of ["nope", SECRET.slice(0, -1), `${SECRET}x`, `${SECRET},${SECRET}`]) {
+        const response = await postWebhook(body(), { secret: wrong });
+        const text = await response.text();
+        expect(response.status).toBe(401);
+        expect(text).not.toContain(SECRET);
+        expect(text).not.toContain(wrong);
+      }
+    });
+  });
+
+  it("answers 413 for a body over 1 MiB, declared or not", async () => {
+    const huge = JSON.stringify({ ...body(), padding: "x".repeat(1024 * 1024) });
+    await expectNothingStored(taskId, async () => {
+      await expectError(await postWebhook(huge), 413, "payload_too_large");
+      const bytes = new TextEncoder().encode(huge);
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 65536)
+            controller.enqueue(bytes.slice(i, i + 65536));
+          controller.close();
+        },
+      });
+      await expectError(await postWebhook(stream), 413, "payload_too_large");
+    });
+  });
+
+  it("answers 400 for a body that is not JSON", async () => {
+    await expectNothingStored(taskId, async () => {
+      await expectError(await postWebhook("{not json"), 400, "invalid_json");
+      await expectError(await postWebhook(""), 400, "invalid_json");
+    });
+  });
+
+  it("answers 422 for JSON that is neither GoAPI shape, naming the field", async () => {
+    await expectNothingStored(taskId, async () => {
+      const missingStatus = await expectError(
+        await postWebhook({ task_id: taskId }),
+        422,
+        "invalid_payload",
+      );
+      expect(missingStatus.error.message).toContain("status");
+      await expectError(await postWebhook([body()]), 422, "invalid_payload");
+      await expectError(await postWebhook({ data: { task_id: taskId } }), 422, "invalid_payload");
+      await expectError(
+        await postWebhook({ ...body(), task_id: "tasks/../x" }),
+        422,
+        "invalid_payload",
+      );
+    });
+  });
+
+  it("answers 415 for a form post", async () => {
+    await expectNothingStored(taskId, async () => {
+      await expectError(
+        await postWebhook(body(), {
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+        }),
+        415,
+        "unsupported_media_type",
+      );
+    });
+  });
+
+  it("answers 405 to other methods", async () => {
+    const response = await postWebhook(undefined, { method: "GET" });
+    await expectError(response, 405, "method_not_allowed");
+    expect(response.headers.get("allow")).toBe("POST");
+  });
+});
+
+describe("GET /healthz", () => {
+  it("answers 200 without touching storage", async () => {
+    const before = await taskObjectCount();
+    const { exports } = await import("cloudflare:workers");
+    const response = await exports.default.fetch("https://midhook.test/healthz");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ok: true });
+    expect(await taskObjectCount()).toBe(before);
+  });
+});
