@@ -7,14 +7,40 @@ export default defineConfig({
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
+        // Last line of defence: a request that escapes test/outbound.ts's fetch spy (say, a
+        // queue message consumed after its test file ended) never leaves the machine.
+        outboundService: (request: Request) =>
+          new Response(`blocked outbound request to ${new URL(request.url).host}`, { status: 503 }),
         bindings: {
           GOAPI_WEBHOOK_SECRET: "test-secret-current, test-secret-previous",
           ADMIN_TOKEN: "test-admin-token",
+          // test/outbound.ts fakes these hosts; nothing leaves the machine.
+          IMAGE_HOSTS: "images.test",
+          SUBSCRIPTIONS: JSON.stringify([
+            {
+              id: "all",
+              url: "https://subscriber.test/all",
+              secret: "env:ALL_WEBHOOK_SECRET",
+              events: ["task.created", "task.progress", "task.completed", "task.failed"],
+            },
+            {
+              id: "gallery",
+              url: "https://subscriber.test/gallery",
+              secret: "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
+              events: ["task.completed", "task.failed"],
+              task_types: ["imagine", "upscale"],
+              format: "goapi",
+              headers: { "x-team": "art" },
+              max_attempts: 3,
+            },
+          ]),
+          ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
         },
       },
     }),
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["test/outbound.ts"],
   },
 });

@@ -3,12 +3,14 @@ import { Hono } from "hono";
 import type { AppEnv } from "./config";
 import { errorResponse, handleError } from "./lib/errors";
 import { admin } from "./routes/admin";
+import { images } from "./routes/images";
 import { webhooks } from "./routes/webhooks";
 
 export const app = new Hono<AppEnv>();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/webhooks", webhooks);
+app.route("/images", images);
 app.route("/v1", admin);
 
 app.notFound((c) => errorResponse(c, 404, "not_found", "no such route"));

@@ -66,8 +66,6 @@ describe("POST /webhooks/goapi", () => {
       task_type: "imagine",
       status: "completed",
       progress: 100,
-      images: [],
-      deliveries: [],
     });
     expect(view.events.map((e) => [e.type, e.progress, e.duplicates, e.stale])).toEqual([
       ["task.created", 0, 0, false],

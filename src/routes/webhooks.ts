@@ -49,6 +49,7 @@ webhooks.post("/goapi", async (c) => {
     recorded = await c.env.TASKS.get(c.env.TASKS.idFromName(event.taskId)).recordEvent(
       event,
       payload,
+      new URL(c.req.url).origin,
     );
   } catch (err) {
     console.error("recording the event failed", { task_id: event.taskId, error: String(err) });

@@ -1,0 +1,107 @@
+// Which image URLs midhook may fetch, and what an archived image is called (pure, no I/O).
+
+export const DEFAULT_IMAGE_HOSTS = [
+  "img.midjourneyapi.xyz",
+  "img.theapi.app",
+  "cdn.midjourney.com",
+  "cdn.discordapp.com",
+  "media.discordapp.net",
+];
+
+const LOOPBACK = new Set(["localhost", "127.0.0.1"]);
+
+/** `IMAGE_HOSTS` as a list of lowercase `host` or `host:port` entries. */
+export function parseImageHosts(value: string | undefined): string[] {
+  const hosts = (value ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== "");
+  return hosts.length > 0 ? hosts : DEFAULT_IMAGE_HOSTS;
+}
+
+/**
+ * Whether `url` may be fetched: https to a listed host (a bare name allows only port 443,
+ * `name:port` only that port), or http to a loopback host listed with its port. URLs with
+ * credentials are never fetched.
+ */
+export function isAllowedImageUrl(url: URL, hosts: readonly string[]): boolean {
+  if (url.username !== "" || url.password !== "") return false;
+  const host = url.hostname.toLowerCase();
+  if (url.protocol === "https:") {
+    return hosts.includes(url.port === "" ? host : `${host}:${url.port}`);
+  }
+  if (url.protocol === "http:" && LOOPBACK.has(host)) {
+    return hosts.includes(`${host}:${url.port === "" ? "80" : url.port}`);
+  }
+  return false;
+}
+
+const EXTENSION_OF_TYPE: Record<string, string> = {
+  "image/png": "png",
+  "image/jpeg": "jpg",
+  "image/jpg": "jpg",
+  "image/webp": "webp",
+  "image/gif": "gif",
+};
+
+const IMAGE_EXTENSIONS: Record<string, string> = {
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  webp: "image/webp",
+  gif: "image/gif",
+};
+
+/** The media type without parameters, lowercase. */
+export function mediaType(contentType: string | null): string {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+/** The extension named by the URL's path, when it is an image extension. */
+function urlExtension(url: string): string | null {
+  const match = /\.([a-z0-9]{2,5})$/i.exec(new URL(url).pathname);
+  const ext = match?.[1]?.toLowerCase();
+  return ext && ext in IMAGE_EXTENSIONS ? (ext === "jpeg" ? "jpg" : ext) : null;
+}
+
+/**
+ * The stored content type and extension of a fetched image, or null when the response is not an
+ * image. The extension comes from the content type, else from the URL; a generic binary type is
+ * accepted only when the URL names an image extension.
+ */
+export function imageKind(
+  contentType: string | null,
+  url: string,
+): { contentType: string; extension: string } | null {
+  const type = mediaType(contentType);
+  const known = EXTENSION_OF_TYPE[type];
+  if (known) return { contentType: type === "image/jpg" ? "image/jpeg" : type, extension: known };
+  const fromUrl = urlExtension(url);
+  if (type.startsWith("image/")) {
+    const subtype = type.slice("image/".length).replace(/[^a-z0-9]/g, "");
+    return { contentType: type, extension: fromUrl ?? (subtype || "img") };
+  }
+  if ((type === "application/octet-stream" || type === "") && fromUrl) {
+    return { contentType: IMAGE_EXTENSIONS[fromUrl] ?? "image/png", extension: fromUrl };
+  }
+  return null;
+}
+
+/** The file name to record for an image that could not be fetched: its extension from the URL. */
+export function fallbackName(slot: string, url: string): string {
+  let ext: string | null = null;
+  try {
+    ext = urlExtension(url);
+  } catch {
+    ext = null;
+  }
+  return ext ? `${slot}.${ext}` : slot;
+}
+
+/** `tasks/{task_id}/{name}` (SPEC §4). */
+export function imageKey(taskId: string, name: string): string {
+  return `tasks/${taskId}/${name}`;
+}
+
+/** Image names are `main` or a number, a dot and an extension: nothing that leaves the prefix. */
+export const IMAGE_NAME_PATTERN = /^(main|[0-9]{1,3})(\.[a-z0-9]{1,5})?$/;

@@ -1,0 +1,301 @@
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+} from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it, vi } from "vitest";
+import worker from "../src/index";
+import {
+  ADMIN_TOKEN,
+  adminGet,
+  clone,
+  fixtures,
+  newTaskId,
+  postWebhook,
+  SECRET,
+  taskView,
+  v2Event,
+} from "./helpers";
+import {
+  deliveries,
+  eventually,
+  pngBytes,
+  type Received,
+  serveImage,
+  subscriberAnswers,
+} from "./outbound";
+
+const ALL_SECRET = "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=";
+const GALLERY_SECRET = "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=";
+
+function verify(received: Received, secret: string): unknown {
+  return new Webhook(secret).verify(received.body, received.headers);
+}
+
+function adminPost(path: string, body?: unknown): Promise<Response> {
+  return exports.default.fetch(`https://midhook.test${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+function completedWithImage(taskId: string, taskType = "imagine") {
+  const body = clone(fixtures.v2Finished);
+  body.task_id = taskId;
+  body.meta.task_type = taskType;
+  body.task_result.image_url = serveImage(
+    `/${taskId}/main.png`,
+    () => new Response(pngBytes(256), { headers: { "content-type": "image/png" } }),
+  );
+  return body;
+}
+
+async function deliveryOf(taskId: string, subscription: string, type: string) {
+  return eventually(async () => {
+    const view = await taskView(taskId);
+    const event = view.events.find((e) => e.type === type);
+    const delivery = (view.deliveries as Array<Record<string, unknown>>).find(
+      (d) => d.subscription === subscription && d.event === event?.id,
+    );
+    return delivery && delivery.state !== "pending" ? delivery : undefined;
+  });
+}
+
+describe("forwarding", () => {
+  it("signs every delivery so the standardwebhooks library verifies it", async () => {
+    const taskId = newTaskId();
+    const response = await postWebhook({ ...(v2Event(taskId, "pending", 0) as object) });
+    const { event } = (await response.json()) as { event: string };
+    const received = await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+    expect(verify(received, ALL_SECRET)).toMatchObject({ id: event, type: "task.created" });
+    expect(received.headers["webhook-id"]).toBe(event);
+    expect(received.headers["user-agent"]).toMatch(/^midhook\/\d+\.\d+\.\d+$/);
+    expect(received.headers["content-type"]).toBe("application/json");
+    expect(() => verify(received, GALLERY_SECRET)).toThrow();
+    const tampered = { ...received, body: received.body.replace("task.created", "task.failed") };
+    expect(() => verify(tampered, ALL_SECRET)).toThrow();
+  });
+
+  it("sends the midhook format with the event's fields and GoAPI's payload without secrets", async () => {
+    const taskId = newTaskId();
+    const body = clone(fixtures.v1Completed);
+    body.data.task_id = taskId;
+    body.data.output.image_url = "";
+    body.data.output.temporary_image_urls = [];
+    await postWebhook(body);
+    const received = await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+    const event = JSON.parse(received.body);
+    expect(event).toMatchObject({
+      id: expect.stringMatching(/^evt_/),
+      type: "task.completed",
+      created_at: expect.stringMatching(/Z$/),
+      data: {
+        task_id: taskId,
+        task_type: "imagine",
+        status: "completed",
+        progress: 100,
+        images: [],
+        description: null,
+        seed: null,
+        error: null,
+        model: "midjourney",
+        actions: expect.arrayContaining(["upscale1"]),
+      },
+    });
+    expect(event.data.goapi.data.config.webhook_config).toEqual({
+      endpoint: "https://example.com/webhooks/goapi",
+    });
+    expect(received.body).not.toContain("s3cr3t-from-request");
+    expect(received.body).not.toContain(SECRET);
+  });
+
+  it("filters by event type and task type", async () => {
+    const imagine = newTaskId();
+    const describeTask = newTaskId();
+    await postWebhook(v2Event(imagine, "processing", 10));
+    await postWebhook(completedWithImage(imagine));
+    await postWebhook(completedWithImage(describeTask, "describe"));
+    await eventually(() =>
+      deliveries(imagine).filter((d) => d.path === "/gallery").length === 1 ? true : undefined,
+    );
+    await eventually(() =>
+      deliveries(describeTask).some((d) => d.path === "/all") ? true : undefined,
+    );
+    const types = (task: string, path: string) =>
+      deliveries(task)
+        .filter((d) => d.path === path)
+        .map((d) => JSON.parse(d.body).type ?? "goapi-shape");
+    expect(types(imagine, "/all").sort()).toEqual(["task.completed", "task.progress"]);
+    expect(deliveries(imagine).filter((d) => d.path === "/gallery")).toHaveLength(1);
+    expect(deliveries(describeTask).filter((d) => d.path === "/gallery")).toHaveLength(0);
+  });
+
+  it("sends the goapi format with archived image URLs, the subscription's secret and headers", async () => {
+    const taskId = newTaskId();
+    await postWebhook(completedWithImage(taskId));
+    const received = await eventually(() => deliveries(taskId).find((d) => d.path === "/gallery"));
+    expect(verify(received, GALLERY_SECRET)).toBeTruthy();
+    const body = JSON.parse(received.body);
+    expect(body.task_id).toBe(taskId);
+    expect(body.status).toBe("finished");
+    expect(body.task_result.image_url).toBe(`https://midhook.test/images/${taskId}/main.png`);
+    expect(received.headers["x-webhook-secret"]).toBe(GALLERY_SECRET);
+    expect(received.headers["x-team"]).toBe("art");
+    expect(received.body).not.toContain(SECRET);
+  });
+
+  it("retries a failed attempt through the queue with the same webhook-id, then succeeds", async () => {
+    const taskId = newTaskId();
+    subscriberAnswers(taskId, (n) => new Response("later", { status: n === 1 ? 500 : 200 }));
+    await postWebhook(v2Event(taskId, "processing", 20));
+    const delivery = await deliveryOf(taskId, "all", "task.progress");
+    expect(delivery).toMatchObject({ state: "delivered", attempts: 2, last_status: 200 });
+    const sent = deliveries(taskId).filter((d) => d.path === "/all");
+    expect(sent).toHaveLength(2);
+    expect(sent[0]?.headers["webhook-id"]).toBe(sent[1]?.headers["webhook-id"]);
+    expect((sent[1]?.at ?? 0) - (sent[0]?.at ?? 0)).toBeGreaterThanOrEqual(3500);
+  }, 15_000);
+
+  it("honours Retry-After when scheduling the next attempt", async () => {
+    const taskId = newTaskId();
+    subscriberAnswers(
+      taskId,
+      () => new Response("slow down", { status: 429, headers: { "retry-after": "600" } }),
+    );
+    const before = Date.now();
+    await postWebhook(v2Event(taskId, "pending", 0));
+    const delivery = await eventually(async () => {
+      const d = (await taskView(taskId)).deliveries.find(
+        (x) => (x as { subscription: string }).subscription === "all",
+      ) as
+        | { attempts: number; last_status: number; next_attempt_at: string; state: string }
+        | undefined;
+      return d && d.attempts === 1 ? d : undefined;
+    });
+    expect(delivery).toMatchObject({ state: "pending", last_status: 429, last_error: "HTTP 429" });
+    expect(Date.parse(delivery.next_attempt_at) - before).toBeGreaterThanOrEqual(600_000);
+  });
+
+  it("stops at 410 Gone, lists the dead letter, and replays it with the same webhook-id", async () => {
+    const taskId = newTaskId();
+    let gone = true;
+    subscriberAnswers(taskId, () => new Response(null, { status: gone ? 410 : 204 }));
+    await postWebhook(v2Event(taskId, "pending", 0));
+    expect(await deliveryOf(taskId, "all", "task.created")).toMatchObject({
+      state: "failed",
+      attempts: 1,
+      last_status: 410,
+    });
+
+    const listed = await eventually(async () => {
+      const page = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
+        items: Array<Record<string, unknown>>;
+      };
+      return page.items.find((i) => i.task_id === taskId);
+    });
+    expect(listed).toMatchObject({
+      subscription: "all",
+      attempts: 1,
+      last_status: 410,
+      failed_at: expect.any(String),
+    });
+
+    gone = false;
+    const replay = await adminPost(`/v1/dead-letters/${listed.id}/replay`);
+    expect(replay.status).toBe(200);
+    const delivered = await eventually(async () => {
+      const d = (await taskView(taskId)).deliveries.find(
+        (x) => (x as { subscription: string }).subscription === "all",
+      ) as { state: string } | undefined;
+      return d?.state === "delivered" ? d : undefined;
+    });
+    expect(delivered).toMatchObject({ attempts: 1, last_status: 204 });
+    const sent = deliveries(taskId).filter((d) => d.path === "/all");
+    expect(sent).toHaveLength(2);
+    expect(new Set(sent.map((d) => d.headers["webhook-id"])).size).toBe(1);
+    const after = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
+      items: Array<{ id: string }>;
+    };
+    expect(after.items.some((i) => i.id === listed.id)).toBe(false);
+  });
+
+  it("dead-letters a delivery after max_attempts, driven through the consumer", async () => {
+    const taskId = newTaskId();
+    subscriberAnswers(taskId, () => new Response("down", { status: 503 }));
+    await postWebhook(completedWithImage(taskId));
+    const first = await eventually(async () => {
+      const view = await taskView(taskId);
+      const d = (
+        view.deliveries as Array<{ subscription: string; attempts: number; event: string }>
+      ).find((x) => x.subscription === "gallery" && x.attempts === 1);
+      return d;
+    });
+    const message = { task_id: taskId, event: first.event, subscription: "gallery", series: 1 };
+    for (const attempt of [2, 3]) {
+      const batch = createMessageBatch("midhook-deliveries", [
+        { id: `m${attempt}`, timestamp: new Date(), attempts: attempt, body: message },
+      ]);
+      const ctx = createExecutionContext();
+      await worker.queue(batch, env);
+      const result = await getQueueResult(batch, ctx);
+      if (attempt === 2) {
+        expect(result.retryMessages).toEqual([{ msgId: "m2" }]);
+        const view = await taskView(taskId);
+        const d = view.deliveries.find(
+          (x) => (x as { subscription: string }).subscription === "gallery",
+        ) as {
+          next_attempt_at: string;
+        };
+        // the second failure waits the second step of the schedule, about 30 s
+        expect(Date.parse(d.next_attempt_at) - Date.now()).toBeGreaterThan(20_000);
+      } else expect(result.explicitAcks).toEqual(["m3"]);
+    }
+    expect(await deliveryOf(taskId, "gallery", "task.completed")).toMatchObject({
+      state: "failed",
+      attempts: 3,
+    });
+    await eventually(async () => {
+      const page = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
+        items: Array<Record<string, unknown>>;
+      };
+      return page.items.find((i) => i.task_id === taskId && i.subscription === "gallery");
+    });
+  });
+
+  it("keeps the event when SUBSCRIPTIONS is broken and delivers it once fixed", async () => {
+    const taskId = newTaskId();
+    const good = env.SUBSCRIPTIONS;
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    env.SUBSCRIPTIONS = '[{"id":"x","url":"ftp://nope"}]';
+    try {
+      expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
+      await eventually(() =>
+        errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS")) ? true : undefined,
+      );
+      expect((await taskView(taskId)).deliveries).toEqual([]);
+    } finally {
+      env.SUBSCRIPTIONS = good;
+      errors.mockRestore();
+    }
+    await runDurableObjectAlarm(env.TASKS.get(env.TASKS.idFromName(taskId)));
+    await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+  });
+
+  it("redelivers a task's events on request", async () => {
+    const taskId = newTaskId();
+    await postWebhook(v2Event(taskId, "pending", 0));
+    await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+    const response = await adminPost(`/v1/tasks/${taskId}/redeliver`, { subscription: "all" });
+    expect(response.status).toBe(200);
+    const sent = await eventually(() => {
+      const all = deliveries(taskId).filter((d) => d.path === "/all");
+      return all.length === 2 ? all : undefined;
+    });
+    expect(sent[0]?.headers["webhook-id"]).toBe(sent[1]?.headers["webhook-id"]);
+    expect((await adminPost("/v1/tasks/never-seen/redeliver")).status).toBe(404);
+  });
+});

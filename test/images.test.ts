@@ -1,0 +1,394 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { archiveImage } from "../src/images/archive";
+import { imageKind, isAllowedImageUrl, parseImageHosts } from "../src/images/sources";
+import { parseRange } from "../src/routes/images";
+import { clone, fixtures, newTaskId, postWebhook, taskView } from "./helpers";
+import { deliveries, eventually, fetchedImages, pngBytes, serveImage, sha256Hex } from "./outbound";
+
+const limits = { hosts: ["images.test"], maxBytes: 1024 * 1024, timeoutMs: 10_000 };
+
+function png(bytes: Uint8Array, headers: Record<string, string> = {}): Response {
+  return new Response(bytes, {
+    headers: { "content-type": "image/png", "content-length": String(bytes.length), ...headers },
+  });
+}
+
+/** A response whose body is streamed in chunks with no content-length. */
+function chunked(bytes: Uint8Array, contentType = "image/png"): Response {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < bytes.length; i += 256 * 1024)
+        controller.enqueue(bytes.slice(i, i + 256 * 1024));
+      controller.close();
+    },
+  });
+  return new Response(stream, { headers: { "content-type": contentType } });
+}
+
+async function storedBytes(key: string): Promise<Uint8Array | null> {
+  const object = await env.IMAGES.get(key);
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+describe("image sources", () => {
+  const defaults = parseImageHosts("");
+  const allowed = (url: string, hosts = defaults) => isAllowedImageUrl(new URL(url), hosts);
+
+  it("allows GoAPI's and Discord's hosts over https by default, and nothing else", () => {
+    expect(allowed("https://img.midjourneyapi.xyz/mj/x.png")).toBe(true);
+    expect(allowed("https://cdn.discordapp.com/attachments/1/2/a.png?ex=1")).toBe(true);
+    expect(allowed("http://img.midjourneyapi.xyz/mj/x.png")).toBe(false);
+    expect(allowed("https://img.midjourneyapi.xyz:8443/x.png")).toBe(false);
+    expect(allowed("https://evil.example/x.png")).toBe(false);
+    expect(allowed("https://img.midjourneyapi.xyz.evil.example/x.png")).toBe(false);
+    expect(allowed("https://user:pw@img.midjourneyapi.xyz/x.png")).toBe(false);
+    expect(allowed("https://169.254.169.254/latest/meta-data")).toBe(false);
+  });
+
+  it("allows loopback only when listed with its exact port, over http or https", () => {
+    const hosts = parseImageHosts("127.0.0.1:8080, localhost:9000");
+    expect(allowed("http://127.0.0.1:8080/a.png", hosts)).toBe(true);
+    expect(allowed("http://127.0.0.1:8081/a.png", hosts)).toBe(false);
+    expect(allowed("http://localhost:9000/a.png", hosts)).toBe(true);
+    expect(allowed("http://localhost/a.png", hosts)).toBe(false);
+    expect(allowed("http://127.0.0.1:8080/a.png")).toBe(false);
+  });
+
+  it("takes the extension from the content type, else from the URL, and refuses non-images", () => {
+    expect(imageKind("image/png", "https://h/x")).toEqual({
+      contentType: "image/png",
+      extension: "png",
+    });
+    expect(imageKind("image/jpeg; q=1", "https://h/x.png")).toMatchObject({ extension: "jpg" });
+    expect(imageKind("image/webp", "https://h/x")).toMatchObject({ extension: "webp" });
+    expect(imageKind("application/octet-stream", "https://h/x.gif")).toEqual({
+      contentType: "image/gif",
+      extension: "gif",
+    });
+    expect(imageKind("text/html", "https://h/x.png")).toBeNull();
+    expect(imageKind("application/octet-stream", "https://h/x")).toBeNull();
+  });
+
+  it("parses single byte ranges", () => {
+    expect(parseRange("bytes=0-9", 100)).toEqual({ offset: 0, length: 10 });
+    expect(parseRange("bytes=90-", 100)).toEqual({ offset: 90, length: 10 });
+    expect(parseRange("bytes=-5", 100)).toEqual({ offset: 95, length: 5 });
+    expect(parseRange("bytes=50-500", 100)).toEqual({ offset: 50, length: 50 });
+    expect(parseRange("bytes=100-", 100)).toBe("unsatisfiable");
+    expect(parseRange("bytes=0-1,5-6", 100)).toBeNull();
+    expect(parseRange("items=0-1", 100)).toBeNull();
+  });
+});
+
+describe("archiveImage", () => {
+  it("copies the source byte for byte, with its content type and SHA-256", async () => {
+    const taskId = newTaskId();
+    const bytes = pngBytes(50_000);
+    const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
+    const result = await archiveImage(env.IMAGES, taskId, "main", url, limits);
+    expect(result).toEqual({
+      ok: true,
+      name: "main.png",
+      contentType: "image/png",
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    });
+    expect(await storedBytes(`tasks/${taskId}/main.png`)).toEqual(bytes);
+    expect((await env.IMAGES.head(`tasks/${taskId}/main.png`))?.httpMetadata?.contentType).toBe(
+      "image/png",
+    );
+  });
+
+  it("streams a source without content-length through a multipart upload", async () => {
+    const taskId = newTaskId();
+    const bytes = pngBytes(9 * 1024 * 1024, 3);
+    const url = serveImage(`/${taskId}/big`, () => chunked(bytes, "image/webp"));
+    const result = await archiveImage(env.IMAGES, taskId, "1", url, {
+      ...limits,
+      maxBytes: 20 * 1024 * 1024,
+    });
+    expect(result).toMatchObject({
+      ok: true,
+      name: "1.webp",
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    });
+    const stored = await storedBytes(`tasks/${taskId}/1.webp`);
+    expect(stored?.length).toBe(bytes.length);
+    expect(await sha256Hex(stored ?? new Uint8Array())).toBe(await sha256Hex(bytes));
+  });
+
+  it("never fetches a host that is not allowed", async () => {
+    const result = await archiveImage(
+      env.IMAGES,
+      newTaskId(),
+      "main",
+      "https://evil.example/x.png",
+      limits,
+    );
+    expect(result).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining("IMAGE_HOSTS"),
+    });
+  });
+
+  it("follows a redirect to an allowed host and refuses one to any other host", async () => {
+    const taskId = newTaskId();
+    const bytes = pngBytes(1000);
+    serveImage(`/${taskId}/final.png`, () => png(bytes));
+    const good = serveImage(
+      `/${taskId}/moved`,
+      () => new Response(null, { status: 302, headers: { location: `/${taskId}/final.png` } }),
+    );
+    const bad = serveImage(
+      `/${taskId}/escape`,
+      () =>
+        new Response(null, { status: 301, headers: { location: "http://169.254.169.254/latest" } }),
+    );
+    expect(await archiveImage(env.IMAGES, taskId, "main", good, limits)).toMatchObject({
+      ok: true,
+      bytes: 1000,
+    });
+    const refused = await archiveImage(env.IMAGES, taskId, "1", bad, limits);
+    expect(refused).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining("redirect"),
+    });
+    expect(await env.IMAGES.head(`tasks/${taskId}/1.png`)).toBeNull();
+  });
+
+  it("refuses oversize sources, declared or streamed, and leaves no object", async () => {
+    const taskId = newTaskId();
+    const bytes = pngBytes(limits.maxBytes + 1);
+    const declared = serveImage(`/${taskId}/declared.png`, () => png(bytes));
+    const streamed = serveImage(`/${taskId}/streamed.png`, () => chunked(bytes));
+    for (const [slot, url] of [
+      ["main", declared],
+      ["1", streamed],
+    ] as const) {
+      const result = await archiveImage(env.IMAGES, taskId, slot, url, limits);
+      expect(result).toMatchObject({
+        ok: false,
+        retryable: false,
+        error: expect.stringContaining("MAX_IMAGE_BYTES"),
+      });
+    }
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+  });
+
+  it("refuses a response that is not an image", async () => {
+    const taskId = newTaskId();
+    const url = serveImage(
+      `/${taskId}/page.png`,
+      () => new Response("<html>", { headers: { "content-type": "text/html" } }),
+    );
+    expect(await archiveImage(env.IMAGES, taskId, "main", url, limits)).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining("not an image"),
+    });
+  });
+
+  it("reports a failing source as retryable", async () => {
+    const taskId = newTaskId();
+    const url = serveImage(`/${taskId}/down.png`, () => new Response("busy", { status: 503 }));
+    expect(await archiveImage(env.IMAGES, taskId, "main", url, limits)).toMatchObject({
+      ok: false,
+      retryable: true,
+      error: "source answered 503",
+    });
+  });
+});
+
+/** A v2 finished event for `taskId` whose images are served by the fake image host. */
+function finishedWithImages(taskId: string, urls: { main: string; tiles?: string[] }) {
+  const body = clone(fixtures.v2Finished);
+  body.task_id = taskId;
+  body.task_result.image_url = urls.main;
+  body.task_result.image_urls = (urls.tiles ?? []) as never[];
+  return body;
+}
+
+function taskStub(taskId: string) {
+  return env.TASKS.get(env.TASKS.idFromName(taskId));
+}
+
+/** Makes every pending image copy due now and runs the alarm. */
+async function retryImagesNow(taskId: string): Promise<void> {
+  const stub = taskStub(taskId);
+  await runInDurableObject(stub, (_, state) => {
+    state.storage.sql.exec("UPDATE images SET next_try_at = 0 WHERE state = 'pending'");
+  });
+  await runDurableObjectAlarm(stub);
+}
+
+describe("archiving a completed task", () => {
+  it("archives every image after the 200, serves it, and forwards absolute URLs", async () => {
+    const taskId = newTaskId();
+    const main = pngBytes(4096, 1);
+    const tiles = [pngBytes(1024, 2), pngBytes(1024, 3)];
+    const body = finishedWithImages(taskId, {
+      main: serveImage(`/${taskId}/grid.png`, () => png(main)),
+      tiles: tiles.map((t, i) =>
+        serveImage(`/${taskId}/tile${i}`, () => png(t, { "content-type": "image/jpeg" })),
+      ),
+    });
+    expect((await postWebhook(body)).status).toBe(200);
+
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images.every((i) => (i as { state: string }).state === "stored") &&
+        v.images.length === 3
+        ? v
+        : undefined;
+    });
+    expect(view.images).toEqual([
+      expect.objectContaining({
+        name: "main.png",
+        url: `https://midhook.test/images/${taskId}/main.png`,
+        content_type: "image/png",
+        bytes: 4096,
+        sha256: await sha256Hex(main),
+        error: null,
+      }),
+      expect.objectContaining({ name: "1.jpg", bytes: 1024 }),
+      expect.objectContaining({ name: "2.jpg", bytes: 1024 }),
+    ]);
+    const served = await exports.default.fetch(`https://midhook.test/images/${taskId}/main.png`);
+    expect(served.status).toBe(200);
+    expect(new Uint8Array(await served.arrayBuffer())).toEqual(main);
+
+    const forwarded = await eventually(() =>
+      deliveries(taskId).find((d) => d.path === "/all" && d.body.includes("task.completed")),
+    );
+    const event = JSON.parse(forwarded.body);
+    expect(event.data.images.map((i: { url: string }) => i.url)).toEqual([
+      `https://midhook.test/images/${taskId}/main.png`,
+      `https://midhook.test/images/${taskId}/1.jpg`,
+      `https://midhook.test/images/${taskId}/2.jpg`,
+    ]);
+    expect(event.data.images[0]).not.toHaveProperty("state");
+  });
+
+  it("retries a source that fails twice, then archives it; the others are copied once", async () => {
+    const taskId = newTaskId();
+    let calls = 0;
+    const flaky = serveImage(`/${taskId}/flaky.png`, () =>
+      ++calls <= 2 ? new Response("busy", { status: 502 }) : png(pngBytes(2048)),
+    );
+    const steady = serveImage(`/${taskId}/steady.png`, () => png(pngBytes(512)));
+    await postWebhook(finishedWithImages(taskId, { main: steady, tiles: [flaky] }));
+    await eventually(() => (calls >= 1 ? true : undefined));
+    await eventually(
+      async () =>
+        ((await taskView(taskId)).images[0] as { state: string }).state === "stored" || undefined,
+    );
+
+    await retryImagesNow(taskId);
+    expect(calls).toBe(2);
+    expect(deliveries(taskId).some((d) => d.body.includes("task.completed"))).toBe(false);
+    await retryImagesNow(taskId);
+    expect(calls).toBe(3);
+
+    const view = await taskView(taskId);
+    expect(view.images.map((i) => (i as { state: string }).state)).toEqual(["stored", "stored"]);
+    expect(fetchedImages().filter((u) => u === steady)).toHaveLength(1);
+    const listed = await env.IMAGES.list({ prefix: `tasks/${taskId}/` });
+    expect(listed.objects.map((o) => o.key).sort()).toEqual([
+      `tasks/${taskId}/1.png`,
+      `tasks/${taskId}/main.png`,
+    ]);
+    await eventually(() => deliveries(taskId).find((d) => d.body.includes("task.completed")));
+  });
+
+  it("forwards the event with the error recorded once an image gives up", async () => {
+    const taskId = newTaskId();
+    const broken = serveImage(`/${taskId}/broken.png`, () => new Response("gone", { status: 500 }));
+    await postWebhook(finishedWithImages(taskId, { main: broken }));
+    await eventually(() => (fetchedImages().includes(broken) ? true : undefined));
+    for (let i = 0; i < 4; i++) await retryImagesNow(taskId);
+    const view = await taskView(taskId);
+    expect(view.images[0]).toMatchObject({
+      state: "failed",
+      error: "source answered 500",
+      url: null,
+    });
+    const forwarded = await eventually(() =>
+      deliveries(taskId).find((d) => d.path === "/all" && d.body.includes("task.completed")),
+    );
+    expect(JSON.parse(forwarded.body).data.images[0]).toMatchObject({
+      error: "source answered 500",
+      url: null,
+    });
+  });
+});
+
+describe("GET /images/{task_id}/{name}", () => {
+  async function storedImage() {
+    const taskId = newTaskId();
+    const bytes = pngBytes(1000, 9);
+    await env.IMAGES.put(`tasks/${taskId}/main.png`, bytes, {
+      httpMetadata: { contentType: "image/png" },
+    });
+    return { taskId, bytes, url: `https://midhook.test/images/${taskId}/main.png` };
+  }
+
+  it("serves the object with its type, etag and an immutable cache policy", async () => {
+    const { bytes, url } = await storedImage();
+    const response = await exports.default.fetch(url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("image/png");
+    expect(response.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    expect(response.headers.get("etag")).toMatch(/^".+"$/);
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes);
+
+    const head = await exports.default.fetch(url, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("1000");
+    expect(await head.text()).toBe("");
+  });
+
+  it("answers 304 to a matching If-None-Match", async () => {
+    const { url } = await storedImage();
+    const etag = (await exports.default.fetch(url, { method: "HEAD" })).headers.get("etag") ?? "";
+    const response = await exports.default.fetch(url, { headers: { "if-none-match": etag } });
+    expect(response.status).toBe(304);
+    expect(response.headers.get("etag")).toBe(etag);
+    const other = await exports.default.fetch(url, { headers: { "if-none-match": '"other"' } });
+    expect(other.status).toBe(200);
+    await other.arrayBuffer();
+  });
+
+  it("answers 206 to a single range and 416 to one past the end", async () => {
+    const { bytes, url } = await storedImage();
+    const partial = await exports.default.fetch(url, { headers: { range: "bytes=10-19" } });
+    expect(partial.status).toBe(206);
+    expect(partial.headers.get("content-range")).toBe("bytes 10-19/1000");
+    expect(new Uint8Array(await partial.arrayBuffer())).toEqual(bytes.slice(10, 20));
+    const beyond = await exports.default.fetch(url, { headers: { range: "bytes=5000-" } });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get("content-range")).toBe("bytes */1000");
+    await beyond.arrayBuffer();
+  });
+
+  it("answers 404 when absent and 400 for names that could leave the task's prefix", async () => {
+    const { taskId } = await storedImage();
+    const missing = await exports.default.fetch(`https://midhook.test/images/${taskId}/1.png`);
+    expect(missing.status).toBe(404);
+    await missing.arrayBuffer();
+    for (const path of [
+      `${taskId}/..%2Fsecret`,
+      `${taskId}/main.png%00`,
+      `..%2F..%2Fx/main.png`,
+      `${taskId}/.env`,
+    ]) {
+      const response = await exports.default.fetch(`https://midhook.test/images/${path}`);
+      expect(response.status, path).toBe(400);
+      await response.arrayBuffer();
+    }
+  });
+});
