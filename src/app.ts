@@ -1,10 +1,12 @@
 // The Hono app: routes, the not-found answer and the one error handler.
 import { Hono } from "hono";
-import type { AppEnv } from "./config";
 import { errorResponse, handleError } from "./lib/errors";
 import { admin } from "./routes/admin";
 import { images } from "./routes/images";
 import { webhooks } from "./routes/webhooks";
+
+/** The Hono environment type shared by every router. */
+export type AppEnv = { Bindings: Env };
 
 export const app = new Hono<AppEnv>();
 

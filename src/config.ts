@@ -1,8 +1,10 @@
-// Reading midhook's settings from the Worker environment (README: "Configuration").
+// Reading midhook's settings from the Worker environment (README: "Configuration"). Pure: the
+// functions take only the settings they read, so `npm run check-config` runs them in Node.
+import { parseSubscriptions } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
 
 /** The accepted GoAPI webhook secrets: a comma-separated list, so a secret can be rotated. */
-export function webhookSecrets(env: Env): string[] {
+export function webhookSecrets(env: { GOAPI_WEBHOOK_SECRET?: string }): string[] {
   return (env.GOAPI_WEBHOOK_SECRET ?? "")
     .split(",")
     .map((s) => s.trim())
@@ -10,16 +12,16 @@ export function webhookSecrets(env: Env): string[] {
 }
 
 /** The admin API token, or null when the admin API is off. */
-export function adminToken(env: Env): string | null {
+export function adminToken(env: { ADMIN_TOKEN?: string }): string | null {
   const token = env.ADMIN_TOKEN?.trim();
   return token ? token : null;
 }
 
-/** The Hono environment type shared by every router. */
-export type AppEnv = { Bindings: Env };
-
 /** Image sources and size cap for archiving (SPEC §4). */
-export function imageLimits(env: Env): { hosts: string[]; maxBytes: number } {
+export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: string }): {
+  hosts: string[];
+  maxBytes: number;
+} {
   const max = Number(env.MAX_IMAGE_BYTES ?? "");
   return {
     hosts: parseImageHosts(env.IMAGE_HOSTS),
@@ -30,7 +32,38 @@ export function imageLimits(env: Env): { hosts: string[]; maxBytes: number } {
 export const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 
 /** The origin used in archived image URLs: PUBLIC_BASE_URL, else the origin GoAPI called. */
-export function publicBaseUrl(env: Env, requestOrigin: string): string {
+export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: string): string {
   const configured = env.PUBLIC_BASE_URL?.trim();
   return (configured ? configured : requestOrigin).replace(/\/+$/, "");
+}
+
+/**
+ * Every problem with a configuration (vars and secrets as the Worker would see them), each
+ * naming the setting at fault; empty when it is sound. Used by `npm run check-config`.
+ */
+export function configProblems(env: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const text = (name: string) => {
+    const value = env[name];
+    return typeof value === "string" ? value : "";
+  };
+  if (text("GOAPI_WEBHOOK_SECRET").trim() === "") {
+    problems.push("GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503");
+  }
+  const max = text("MAX_IMAGE_BYTES").trim();
+  if (max !== "" && !(Number.isSafeInteger(Number(max)) && Number(max) > 0)) {
+    problems.push(`MAX_IMAGE_BYTES: "${max.slice(0, 20)}" is not a positive whole number`);
+  }
+  for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
+      problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);
+    }
+  }
+  const base = text("PUBLIC_BASE_URL").trim();
+  if (base !== "" && !/^https?:\/\/[^/]+\/?$/.test(base)) {
+    problems.push("PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com");
+  }
+  const subscriptions = parseSubscriptions(env.SUBSCRIPTIONS, env);
+  if (!subscriptions.ok) problems.push(...subscriptions.errors);
+  return problems;
 }

@@ -550,8 +550,11 @@ export class TaskObject extends DurableObject<Env> {
         })),
       );
       for (const row of chunk) {
+        // Due from now: a message not attempted within the grace period after this was lost.
         this.sql.exec(
-          "UPDATE deliveries SET enqueued = 1 WHERE event_id = ? AND subscription = ? AND series = ?",
+          `UPDATE deliveries SET enqueued = 1, next_attempt_at = MAX(next_attempt_at, ?)
+             WHERE event_id = ? AND subscription = ? AND series = ?`,
+          now,
           row.event_id,
           row.subscription,
           row.series,

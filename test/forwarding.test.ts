@@ -3,6 +3,7 @@ import {
   createMessageBatch,
   getQueueResult,
   runDurableObjectAlarm,
+  runInDurableObject,
 } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
@@ -297,5 +298,36 @@ describe("forwarding", () => {
     });
     expect(sent[0]?.headers["webhook-id"]).toBe(sent[1]?.headers["webhook-id"]);
     expect((await adminPost("/v1/tasks/never-seen/redeliver")).status).toBe(404);
+  });
+});
+
+describe("lost queue messages", () => {
+  it("re-sends a delivery whose queue message never arrived, in a new series", async () => {
+    const taskId = newTaskId();
+    await postWebhook(v2Event(taskId, "pending", 0));
+    await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+    // As if the message had been queued an hour ago and lost (a `wrangler dev` restart).
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, next_attempt_at = ?, finished_at = NULL",
+        Date.now() - 3_600_000,
+      );
+      return state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sent = await eventually(() => {
+      const all = deliveries(taskId).filter((d) => d.path === "/all");
+      return all.length === 2 ? all : undefined;
+    });
+    expect(sent[1]?.headers["webhook-id"]).toBe(sent[0]?.headers["webhook-id"]);
+    const series = await runInDurableObject(stub, (_, state) =>
+      state.storage.sql
+        .exec<{ series: number; state: string }>(
+          "SELECT series, state FROM deliveries WHERE subscription = 'all'",
+        )
+        .one(),
+    );
+    expect(series).toEqual({ series: 2, state: "delivered" });
   });
 });

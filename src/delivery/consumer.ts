@@ -61,9 +61,9 @@ async function deliver(
 ): Promise<void> {
   const body = parseMessage(message);
   if (body === null) return;
-  const task = env.TASKS.get(env.TASKS.idFromName(body.task_id));
   const subscription = subscriptions.find((s) => s.id === body.subscription);
   try {
+    const task = env.TASKS.get(env.TASKS.idFromName(body.task_id));
     if (subscription === undefined) {
       await task.recordAttempt(body.event, body.subscription, body.series, {
         status: null,

@@ -2,7 +2,8 @@
 import { Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import { z } from "zod";
-import { type AppEnv, adminToken } from "../config";
+import type { AppEnv } from "../app";
+import { adminToken } from "../config";
 import { DEAD_LETTER_LOG_NAME } from "../dead-letter-log";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { matchesAnySecret } from "../lib/constant-time";

@@ -1,6 +1,6 @@
 // GET/HEAD /images/{task_id}/{name}: archived result images, served from R2.
 import { Hono } from "hono";
-import type { AppEnv } from "../config";
+import type { AppEnv } from "../app";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { IMAGE_NAME_PATTERN, imageKey } from "../images/sources";
 import { ApiError } from "../lib/errors";

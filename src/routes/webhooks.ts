@@ -1,6 +1,7 @@
 // POST /webhooks/goapi: authenticate a GoAPI delivery and record it in its task's Durable Object.
 import { Hono } from "hono";
-import { type AppEnv, webhookSecrets } from "../config";
+import type { AppEnv } from "../app";
+import { webhookSecrets } from "../config";
 import { normalizeStatus, parseGoapiPayload } from "../goapi/normalize";
 import { removeSecrets } from "../goapi/sanitize";
 import { readBodyLimited } from "../lib/body";

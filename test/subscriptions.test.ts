@@ -1,0 +1,162 @@
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it } from "vitest";
+import { configProblems } from "../src/config";
+import { parseRetryAfter, retryDelaySeconds } from "../src/delivery/retry";
+import { signStandardWebhook } from "../src/delivery/sign";
+import { matchingSubscriptions, parseSubscriptions } from "../src/delivery/subscriptions";
+
+const KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const base = {
+  id: "gallery",
+  url: "https://gallery.example.com/hooks/mj",
+  secret: "env:GALLERY_SECRET",
+};
+
+function errorsOf(
+  value: unknown,
+  secrets: Record<string, unknown> = { GALLERY_SECRET: KEY },
+): string[] {
+  const result = parseSubscriptions(value, secrets);
+  return result.ok ? [] : result.errors;
+}
+
+describe("SUBSCRIPTIONS", () => {
+  it("applies the documented defaults", () => {
+    const result = parseSubscriptions(JSON.stringify([base]), { GALLERY_SECRET: KEY });
+    expect(result).toEqual({
+      ok: true,
+      value: [
+        {
+          ...base,
+          events: ["task.created", "task.completed", "task.failed"],
+          format: "midhook",
+          headers: {},
+          max_attempts: 10,
+          timeout_ms: 15000,
+        },
+      ],
+    });
+    expect(parseSubscriptions("", {})).toEqual({ ok: true, value: [] });
+    expect(parseSubscriptions(undefined, {})).toEqual({ ok: true, value: [] });
+  });
+
+  it("accepts the structured form a wrangler.toml var produces", () => {
+    expect(parseSubscriptions([base], { GALLERY_SECRET: KEY }).ok).toBe(true);
+  });
+
+  it("names the subscription and the field at fault", () => {
+    expect(errorsOf("{oops")).toEqual(["SUBSCRIPTIONS: is not valid JSON"]);
+    expect(errorsOf({ id: "x" })).toEqual(["SUBSCRIPTIONS: must be a JSON array"]);
+    expect(errorsOf([{ ...base, url: "http://gallery.example.com/x" }])).toEqual([
+      "subscriptions[0] (gallery).url: must be https (http only for localhost)",
+    ]);
+    expect(errorsOf([{ ...base, url: "https://user:pw@gallery.example.com/x" }])).toEqual([
+      "subscriptions[0] (gallery).url: must not carry credentials",
+    ]);
+    expect(errorsOf([{ ...base, events: ["task.done"] }])[0]).toMatch(
+      /^subscriptions\[0\] \(gallery\)\.events\.0: /,
+    );
+    expect(errorsOf([{ ...base, max_attempts: 500 }])[0]).toMatch(
+      /^subscriptions\[0\] \(gallery\)\.max_attempts: /,
+    );
+    expect(errorsOf([{ ...base, colour: "red" }])[0]).toMatch(/colour/);
+    expect(errorsOf([{ ...base, headers: { "webhook-id": "x" } }])[0]).toMatch(/\.headers: /);
+    expect(errorsOf([base, base])).toEqual(["subscriptions[1] (gallery).id: duplicate id"]);
+  });
+
+  it("requires env: secrets to be set to a whsec_ key, without echoing their values", () => {
+    expect(errorsOf([base], {})).toEqual([
+      "subscriptions[0] (gallery).secret: GALLERY_SECRET is not set (wrangler secret put GALLERY_SECRET)",
+    ]);
+    const errors = errorsOf([base], { GALLERY_SECRET: "plain-password-123" });
+    expect(errors).toEqual([
+      "subscriptions[0] (gallery).secret: GALLERY_SECRET must be whsec_ followed by a base64 key",
+    ]);
+    expect(errors.join()).not.toContain("plain-password-123");
+    expect(errorsOf([{ ...base, secret: "hunter2" }])[0]).toContain(
+      "must be env:NAME or a whsec_ key",
+    );
+    expect(errorsOf([{ ...base, secret: "hunter2" }]).join()).not.toContain("hunter2");
+  });
+
+  it("allows http only to loopback receivers", () => {
+    expect(errorsOf([{ ...base, url: "http://127.0.0.1:9000/hook" }])).toEqual([]);
+    expect(errorsOf([{ ...base, url: "http://localhost:9000/hook" }])).toEqual([]);
+    expect(errorsOf([{ ...base, url: "http://10.0.0.5/hook" }])).toHaveLength(1);
+  });
+
+  it("matches by event type and task type", () => {
+    const result = parseSubscriptions(
+      [
+        { ...base, id: "a", events: ["task.completed"], task_types: ["imagine"] },
+        { ...base, id: "b", events: ["task.progress", "task.completed"] },
+      ],
+      { GALLERY_SECRET: KEY },
+    );
+    if (!result.ok) throw new Error(result.errors.join());
+    const ids = (type: "task.completed" | "task.progress", taskType: string) =>
+      matchingSubscriptions(result.value, type, taskType).map((s) => s.id);
+    expect(ids("task.completed", "imagine")).toEqual(["a", "b"]);
+    expect(ids("task.completed", "describe")).toEqual(["b"]);
+    expect(ids("task.progress", "imagine")).toEqual(["b"]);
+  });
+});
+
+describe("configProblems", () => {
+  it("reports every bad setting by name", () => {
+    expect(configProblems({ GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" })).toEqual([]);
+    expect(
+      configProblems({
+        MAX_IMAGE_BYTES: "lots",
+        IMAGE_HOSTS: "ok.example.com, https://bad.example.com/",
+        PUBLIC_BASE_URL: "hooks.example.com",
+        SUBSCRIPTIONS: "[1]",
+      }),
+    ).toEqual([
+      "GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503",
+      'MAX_IMAGE_BYTES: "lots" is not a positive whole number',
+      'IMAGE_HOSTS: "https://bad.example.com/" is not a host or host:port',
+      "PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com",
+      expect.stringMatching(/^subscriptions\[0\]: /),
+    ]);
+  });
+});
+
+describe("retry schedule", () => {
+  it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
+    const middle = () => 0.5;
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 20].map((n) => retryDelaySeconds(n, null, middle))).toEqual([
+      5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 43200,
+    ]);
+  });
+
+  it("jitters by at most 20% and never goes below Retry-After", () => {
+    expect(retryDelaySeconds(2, null, () => 0)).toBe(24);
+    expect(retryDelaySeconds(2, null, () => 1)).toBe(36);
+    expect(retryDelaySeconds(1, 900, () => 0.5)).toBe(900);
+    expect(retryDelaySeconds(1, 10 ** 9, () => 0.5)).toBe(43200);
+  });
+
+  it("reads Retry-After as seconds or an HTTP date", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("120", now)).toBe(120);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:10:00 GMT", now)).toBe(600);
+    expect(parseRetryAfter("soon", now)).toBeNull();
+    expect(parseRetryAfter(null, now)).toBeNull();
+  });
+});
+
+describe("signStandardWebhook", () => {
+  it("produces a signature the standardwebhooks library accepts", async () => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const body = '{"id":"evt_1","type":"task.completed"}';
+    const signature = await signStandardWebhook(KEY, "evt_1", timestamp, body);
+    expect(signature).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
+    const headers = {
+      "webhook-id": "evt_1",
+      "webhook-timestamp": String(timestamp),
+      "webhook-signature": signature,
+    };
+    expect(new Webhook(KEY).verify(body, headers)).toEqual({ id: "evt_1", type: "task.completed" });
+  });
+});
