@@ -1,0 +1,297 @@
+// `npm run demo`: midhook's whole flow on this machine. Starts the Worker (wrangler dev, fresh
+// state), a fake GoAPI (image host + webhook sender) and a downstream receiver, replays
+// realistic task sequences, prints what happened, and exits non-zero if anything did not.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { v1Body, v2Body } from "./lib/goapi-payloads";
+import {
+  type LocalWorker,
+  pngImage,
+  removeState,
+  sendLikeGoapi,
+  sleep,
+  startImageHost,
+  startReceiver,
+  startWorker,
+} from "./lib/local-stack";
+
+const GOAPI_SECRET = `demo-goapi-${randomBytes(6).toString("hex")}`;
+const ADMIN_TOKEN = `demo-admin-${randomBytes(6).toString("hex")}`;
+const RECEIVER_KEY = `whsec_${randomBytes(24).toString("base64")}`;
+const ALL_EVENTS = ["task.created", "task.progress", "task.completed", "task.failed"];
+
+const problems: string[] = [];
+const log = (line: string) => console.log(line);
+const short = (id: string) => id.slice(0, 8);
+
+function check(ok: boolean, problem: string): void {
+  if (!ok) problems.push(problem);
+}
+
+interface Sent {
+  label: string;
+  taskId: string;
+  status: number;
+  json: Record<string, unknown> | null;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  log("midhook demo: everything runs on 127.0.0.1, no Cloudflare account needed\n");
+  const images = await startImageHost();
+  const receiver = await startReceiver(RECEIVER_KEY);
+  log(`  fake GoAPI image host   http://${images.host}`);
+  log(`  downstream receiver     ${receiver.url} (verifies Standard Webhooks signatures)`);
+  let worker: LocalWorker | undefined;
+  try {
+    worker = await startWorker({
+      vars: {
+        GOAPI_WEBHOOK_SECRET: GOAPI_SECRET,
+        ADMIN_TOKEN,
+        IMAGE_HOSTS: images.host,
+        DEMO_RECEIVER_SECRET: RECEIVER_KEY,
+        SUBSCRIPTIONS: JSON.stringify([
+          {
+            id: "demo-receiver",
+            url: receiver.url,
+            secret: "env:DEMO_RECEIVER_SECRET",
+            events: ALL_EVENTS,
+          },
+        ]),
+      },
+    });
+    log(`  midhook (wrangler dev)  ${worker.url}  state in ${worker.stateDir}\n`);
+    await runScenarios(worker, images.add, receiver);
+  } finally {
+    await worker?.stop();
+    if (worker) removeState(worker.stateDir);
+    await receiver.stop();
+    await images.stop();
+  }
+  log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (problems.length > 0) {
+    console.error(`\nDEMO FAILED: ${problems.length} problem(s)`);
+    for (const p of problems) console.error(`  - ${p}`);
+    process.exitCode = 1;
+  } else {
+    log("every scenario behaved as expected");
+  }
+}
+
+async function runScenarios(
+  worker: LocalWorker,
+  addImage: (path: string, bytes: Buffer) => string,
+  receiver: Awaited<ReturnType<typeof startReceiver>>,
+): Promise<void> {
+  const sent: Sent[] = [];
+  const send = async (label: string, taskId: string, body: unknown, secret = GOAPI_SECRET) => {
+    const result = await sendLikeGoapi(worker.url, secret, body, secret === GOAPI_SECRET ? 3 : 0);
+    const json = result.json ?? {};
+    const note = json.duplicate
+      ? "duplicate, dropped"
+      : json.stale
+        ? "stale, recorded only"
+        : String(json.event ?? (json.error as { code?: string })?.code ?? "");
+    log(`  → ${label.padEnd(44)} ${result.status}  ${note}`);
+    sent.push({ label, taskId, status: result.status, json: result.json });
+    return result;
+  };
+  const sources = new Map<string, string>();
+  const image = (taskId: string, name: string, rgb: [number, number, number]) => {
+    const bytes = pngImage(512, 512, rgb);
+    const url = addImage(`/mj/${taskId}/${name}.png`, bytes);
+    sources.set(url, createHash("sha256").update(bytes).digest("hex"));
+    return url;
+  };
+
+  // 1. A v2 imagine with notify_progress, a redelivery and an out-of-order progress event.
+  const a = randomUUID();
+  log(`v2 imagine ${short(a)} (notify_progress)`);
+  await send("pending", a, v2Body(a, "pending"));
+  for (const progress of [20, 40, 60, 80])
+    await send(`processing ${progress}%`, a, v2Body(a, "processing", { progress }));
+  const tiles = [1, 2, 3, 4].map((i) => image(a, `tile${i}`, [40 * i, 90, 200]));
+  const finished = v2Body(a, "finished", {
+    imageUrl: image(a, "grid", [200, 80, 40]),
+    imageUrls: tiles,
+  });
+  await send("finished (grid + 4 images)", a, finished);
+  const dup = await send("finished again (GoAPI redelivery)", a, finished);
+  check(
+    dup.json?.duplicate === true,
+    "the redelivered finished event was not reported as a duplicate",
+  );
+  const late = await send(
+    "processing 60% arriving late",
+    a,
+    v2Body(a, "processing", { progress: 60 }),
+  );
+  check(
+    late.json?.duplicate === true,
+    "the late progress 60% was not a duplicate of the first one",
+  );
+  const stale = await send(
+    "processing 90% after finished (stale)",
+    a,
+    v2Body(a, "processing", { progress: 90 }),
+  );
+  check(stale.json?.stale === true, "a progress event after completion was not marked stale");
+
+  // 2. A v1 (unified API) imagine; its body echoes the webhook secret.
+  const b = randomUUID();
+  log(`\nv1 imagine ${short(b)} (unified API)`);
+  await send("pending", b, v1Body(b, "pending", { secret: GOAPI_SECRET }));
+  await send("processing 40%", b, v1Body(b, "processing", { progress: 40, secret: GOAPI_SECRET }));
+  const temporary = [1, 2, 3, 4].map((i) => image(b, `crop${i}`, [90, 40 * i, 120]));
+  await send(
+    "completed (image + 4 temporary crops)",
+    b,
+    v1Body(b, "completed", {
+      imageUrl: image(b, "main", [20, 160, 90]),
+      temporaryImageUrls: temporary,
+      secret: GOAPI_SECRET,
+    }),
+  );
+
+  // 3. A failed task and 4. a describe task.
+  const c = randomUUID();
+  log(`\nv2 imagine ${short(c)} that fails`);
+  await send(
+    "failed (invalid parameter)",
+    c,
+    v2Body(c, "failed", { errors: ["Invalid parameter: `--foo`"] }),
+  );
+  const d = randomUUID();
+  log(`\nv1 describe ${short(d)}`);
+  await send("pending", d, v1Body(d, "pending", { taskType: "describe" }));
+  await send(
+    "completed (four prompts)",
+    d,
+    v1Body(d, "completed", { taskType: "describe", description: "1️⃣ a red fox in snow\n2️⃣ …" }),
+  );
+
+  // 5. Someone who does not know the secret.
+  log("\nan impostor");
+  const impostor = await send("finished with a wrong secret", randomUUID(), finished, "guess");
+  check(impostor.status === 401, `a wrong secret was answered ${impostor.status}, not 401`);
+
+  const tasks = [
+    {
+      taskId: a,
+      label: "v2 imagine",
+      expected: [
+        "task.created",
+        "task.progress",
+        "task.progress",
+        "task.progress",
+        "task.progress",
+        "task.completed",
+      ],
+    },
+    {
+      taskId: b,
+      label: "v1 imagine",
+      expected: ["task.created", "task.progress", "task.completed"],
+    },
+    { taskId: c, label: "v2 failed", expected: ["task.failed"] },
+    { taskId: d, label: "v1 describe", expected: ["task.created", "task.completed"] },
+  ];
+  const total = tasks.flatMap((t) => t.expected).length;
+  log(`\nwaiting for ${total} deliveries at the receiver…`);
+  const deadline = Date.now() + 30_000;
+  while (receiver.events.length < total && Date.now() < deadline) await sleep(100);
+  await sleep(500); // anything extra (a duplicate or a stale event forwarded) would show now
+
+  for (const s of sent) {
+    if (s.label.includes("wrong secret")) continue;
+    check(s.status === 200, `"${s.label}" for ${short(s.taskId)} was answered ${s.status}`);
+  }
+
+  // Images: archived, served by midhook, byte for byte.
+  const rows: string[][] = [];
+  let archived = 0;
+  let archivedBytes = 0;
+  for (const { taskId, label, expected } of tasks) {
+    const view = (await (
+      await fetch(`${worker.url}/v1/tasks/${taskId}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      })
+    ).json()) as {
+      status: string;
+      events: Array<{ duplicates: number; stale: boolean }>;
+      images: Array<{
+        name: string;
+        url: string;
+        state: string;
+        bytes: number;
+        sha256: string;
+        source_url: string;
+        error: string | null;
+      }>;
+      deliveries: Array<{ state: string }>;
+    };
+    for (const img of view.images) {
+      check(
+        img.state === "stored",
+        `image ${img.name} of ${short(taskId)} is ${img.state}: ${img.error}`,
+      );
+      if (img.state !== "stored") continue;
+      const served = Buffer.from(await (await fetch(img.url)).arrayBuffer());
+      const hash = createHash("sha256").update(served).digest("hex");
+      check(
+        hash === sources.get(img.source_url),
+        `served ${img.name} of ${short(taskId)} differs from the source`,
+      );
+      check(hash === img.sha256, `recorded sha256 of ${img.name} is wrong`);
+      archived++;
+      archivedBytes += img.bytes;
+    }
+    const got = receiver.events.filter((e) => e.taskId === taskId);
+    check(
+      JSON.stringify(got.map((e) => e.type).sort()) === JSON.stringify([...expected].sort()),
+      `${label} ${short(taskId)}: receiver got [${got.map((e) => e.type).join(", ")}], expected [${expected.join(", ")}]`,
+    );
+    rows.push([
+      `${label} ${short(taskId)}`,
+      view.status,
+      String(view.events.length),
+      String(view.events.reduce((n, e) => n + e.duplicates, 0)),
+      String(view.events.filter((e) => e.stale).length),
+      `${view.images.filter((i) => i.state === "stored").length}/${view.images.length}`,
+      `${got.filter((e) => e.verified).length}/${got.length}`,
+    ]);
+  }
+  const unverified = receiver.events.filter((e) => !e.verified).length;
+  check(unverified === 0, `${unverified} deliveries failed signature verification`);
+  const leaked = receiver.events.filter((e) =>
+    JSON.stringify(e.body).includes(GOAPI_SECRET),
+  ).length;
+  check(leaked === 0, `${leaked} forwarded bodies contain the GoAPI webhook secret`);
+
+  log("\nsummary");
+  printTable(
+    ["task", "status", "events", "duplicates", "stale", "images", "deliveries verified"],
+    rows,
+  );
+  log(`\n  images archived: ${archived} (${(archivedBytes / 1024).toFixed(0)} KiB), e.g.`);
+  const example = receiver.events.find((e) => e.type === "task.completed" && e.taskId === a);
+  const exampleImages = (
+    (example?.body.data as { images?: Array<{ url: string; bytes: number }> })?.images ?? []
+  ).slice(0, 2);
+  for (const img of exampleImages) log(`    ${img.url}  (${img.bytes} bytes)`);
+  log(
+    `  deliveries received: ${receiver.events.length}, all signed: ${unverified === 0 ? "yes" : "NO"}`,
+  );
+}
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: string[]) => `  ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")}`;
+  log(line(header));
+  log(line(widths.map((w) => "-".repeat(w))));
+  for (const row of rows) log(line(row));
+}
+
+main().catch((err) => {
+  console.error("DEMO FAILED:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

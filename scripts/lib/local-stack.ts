@@ -1,0 +1,288 @@
+// The pieces every local run (demo, bench, chaos) is made of: `wrangler dev` in a private state
+// directory, a fake GoAPI (image host and webhook sender) and a downstream receiver that
+// verifies Standard Webhooks signatures. Node only; everything listens on 127.0.0.1.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { crc32, deflateSync } from "node:zlib";
+import { Webhook } from "standardwebhooks";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+/** A port the OS says is free right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+export interface LocalWorker {
+  url: string;
+  port: number;
+  stateDir: string;
+  process: ChildProcess;
+  /** Everything wrangler printed, for a failure report. */
+  output: () => string;
+  /** Stops wrangler (SIGKILL when `hard`), keeping the state directory. */
+  stop: (hard?: boolean) => Promise<void>;
+}
+
+export interface WorkerOptions {
+  vars: Record<string, string>;
+  port?: number;
+  /** Reuse a state directory (a restart); a new temporary one by default. */
+  stateDir?: string;
+}
+
+/** Starts `wrangler dev` with `vars` and waits until /healthz answers. */
+export async function startWorker(options: WorkerOptions): Promise<LocalWorker> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "midhook-"));
+  const port = options.port ?? (await freePort());
+  const child = spawn(
+    join(ROOT, "node_modules/.bin/wrangler"),
+    [
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(await freePort()),
+      "--persist-to",
+      join(stateDir, "state"),
+      // --var wins over wrangler.toml and .dev.vars (an --env-file is skipped when .dev.vars exists).
+      ...Object.entries(options.vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
+      "--show-interactive-dev-session=false",
+      "--log-level",
+      "warn",
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async (hard = false) => {
+    if (child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise((done) => child.once("exit", done));
+    try {
+      // The whole process group: wrangler and the workerd it started.
+      process.kill(-child.pid, hard ? "SIGKILL" : "SIGTERM");
+    } catch {
+      return;
+    }
+    await Promise.race([exited, sleep(5000)]);
+    if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop(true);
+      throw new Error(`wrangler dev did not start within 60 s:\n${output}`);
+    }
+    await sleep(200);
+  }
+  return { url, port, stateDir, process: child, output: () => output, stop };
+}
+
+/** Removes a state directory made by startWorker. */
+export function removeState(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+/** A real PNG of `width`×`height` in one colour (what GoAPI's hosts serve, smaller). */
+export function pngImage(width: number, height: number, rgb: [number, number, number]): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.alloc(1 + width * 3);
+  for (let x = 0; x < width; x++) row.set(rgb, 1 + x * 3);
+  const raw = Buffer.concat(Array.from({ length: height }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return (server.address() as AddressInfo).port;
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((done) => server.close(() => done()));
+}
+
+export interface ImageHost {
+  /** host:port, for IMAGE_HOSTS. */
+  host: string;
+  /** Registers bytes at `path`; returns the URL. */
+  add: (path: string, bytes: Buffer, contentType?: string) => string;
+  requests: () => number;
+  stop: () => Promise<void>;
+}
+
+/** The fake GoAPI/Discord CDN that result image URLs point at. */
+export async function startImageHost(): Promise<ImageHost> {
+  const files = new Map<string, { bytes: Buffer; type: string }>();
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests++;
+    const file = files.get(req.url ?? "");
+    if (!file) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": file.type, "content-length": file.bytes.length });
+    res.end(file.bytes);
+  });
+  const port = await listen(server);
+  return {
+    host: `127.0.0.1:${port}`,
+    add: (path, bytes, type = "image/png") => {
+      files.set(path, { bytes, type });
+      return `http://127.0.0.1:${port}${path}`;
+    },
+    requests: () => requests,
+    stop: () => close(server),
+  };
+}
+
+export interface ReceivedEvent {
+  webhookId: string;
+  type: string;
+  taskId: string;
+  verified: boolean;
+  receivedAt: number;
+  body: Record<string, unknown>;
+}
+
+export interface Receiver {
+  url: string;
+  events: ReceivedEvent[];
+  /** Answers 503 while down (a downstream outage). */
+  setDown: (down: boolean) => void;
+  stop: () => Promise<void>;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((done, fail) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk) => {
+      body += chunk;
+    });
+    req.on("end", () => done(body));
+    req.on("error", fail);
+  });
+}
+
+/** A downstream service: verifies each delivery's Standard Webhooks signature with `secret`. */
+export async function startReceiver(secret: string): Promise<Receiver> {
+  const events: ReceivedEvent[] = [];
+  const webhook = new Webhook(secret);
+  let down = false;
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req);
+    if (down) {
+      res.writeHead(503).end("down");
+      return;
+    }
+    let verified = true;
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = webhook.verify(body, {
+        "webhook-id": String(req.headers["webhook-id"]),
+        "webhook-timestamp": String(req.headers["webhook-timestamp"]),
+        "webhook-signature": String(req.headers["webhook-signature"]),
+      }) as Record<string, unknown>;
+    } catch {
+      verified = false;
+    }
+    const data = (parsed.data ?? {}) as { task_id?: string };
+    events.push({
+      webhookId: String(req.headers["webhook-id"]),
+      type: String(parsed.type ?? "unverified"),
+      taskId: String(data.task_id ?? ""),
+      verified,
+      receivedAt: performance.now(),
+      body: parsed,
+    });
+    res.writeHead(verified ? 204 : 400).end();
+  });
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    events,
+    setDown: (value) => {
+      down = value;
+    },
+    stop: () => close(server),
+  };
+}
+
+/**
+ * Posts one webhook the way GoAPI does: the secret in x-webhook-secret, and up to 3 more tries
+ * with growing delays on anything but 200. Returns the final status and JSON answer.
+ */
+export async function sendLikeGoapi(
+  workerUrl: string,
+  secret: string,
+  body: unknown,
+  retries = 3,
+): Promise<{ status: number; json: Record<string, unknown> | null; tries: number }> {
+  let last = { status: 0, json: null as Record<string, unknown> | null, tries: 0 };
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    try {
+      const response = await fetch(`${workerUrl}/webhooks/goapi`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-webhook-secret": secret },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      last = { status: response.status, json: text ? JSON.parse(text) : null, tries: attempt + 1 };
+      if (response.status === 200) return last;
+    } catch {
+      last = { status: 0, json: null, tries: attempt + 1 };
+    }
+    if (attempt < retries) await sleep(250 * 2 ** attempt);
+  }
+  return last;
+}
