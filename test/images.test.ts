@@ -68,6 +68,8 @@ describe("image sources", () => {
       extension: "gif",
     });
     expect(imageKind("text/html", "https://h/x.png")).toBeNull();
+    expect(imageKind("__proto__", "https://h/x")).toBeNull();
+    expect(imageKind("application/octet-stream", "https://h/x.constructor")).toBeNull();
     expect(imageKind("application/octet-stream", "https://h/x")).toBeNull();
   });
 

@@ -132,6 +132,13 @@ describe("normalizeStatus", () => {
   it("maps an unknown status to processing and says so", () => {
     expect(normalizeStatus("queued-somewhere")).toEqual({ status: "processing", known: false });
   });
+
+  it.each(["__proto__", "constructor", "toString", "hasOwnProperty"])(
+    "treats the prototype member name %s as an unknown status",
+    (raw) => {
+      expect(normalizeStatus(raw)).toEqual({ status: "processing", known: false });
+    },
+  );
 });
 
 describe("isStale", () => {
@@ -165,6 +172,11 @@ describe("removeSecrets", () => {
       list: [{}],
     });
   });
+});
+
+it("keeps a field named __proto__ as data", () => {
+  const body = JSON.parse('{"__proto__": {"x": 1}, "a": 2}');
+  expect(JSON.stringify(removeSecrets(body, []))).toBe('{"__proto__":{"x":1},"a":2}');
 });
 
 describe("parseJsonBody", () => {

@@ -82,7 +82,10 @@ describe("SUBSCRIPTIONS", () => {
   it("allows http only to loopback receivers", () => {
     expect(errorsOf([{ ...base, url: "http://127.0.0.1:9000/hook" }])).toEqual([]);
     expect(errorsOf([{ ...base, url: "http://localhost:9000/hook" }])).toEqual([]);
-    expect(errorsOf([{ ...base, url: "http://10.0.0.5/hook" }])).toHaveLength(1);
+    expect(errorsOf([{ ...base, url: "http://10.0.0.5/hook" }])).toEqual([
+      "subscriptions[0] (gallery).url: must be https (http only for localhost)",
+      "subscriptions[0] (gallery).url: must not point at a private or link-local address",
+    ]);
   });
 
   it("matches by event type and task type", () => {

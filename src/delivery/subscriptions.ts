@@ -2,6 +2,7 @@
 // secret resolution and event matching. Pure: also used by `npm run check-config` in Node.
 import { z } from "zod";
 import { EVENT_TYPES, type EventType } from "../goapi/events";
+import { isPrivateAddress } from "../lib/net";
 
 export const DEFAULT_EVENTS: EventType[] = ["task.created", "task.completed", "task.failed"];
 /** Cloudflare Queues allows at most 100 retries per message. */
@@ -26,6 +27,9 @@ const subscriptionUrl = z.string().superRefine((value, ctx) => {
   const loopback = LOOPBACK.has(url.hostname);
   if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
     ctx.addIssue({ code: "custom", message: "must be https (http only for localhost)" });
+  }
+  if (isPrivateAddress(url.hostname)) {
+    ctx.addIssue({ code: "custom", message: "must not point at a private or link-local address" });
   }
 });
 

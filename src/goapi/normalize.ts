@@ -5,20 +5,21 @@ import { type V1Payload, type V2Payload, v1PayloadSchema, v2PayloadSchema } from
 
 export type ParseResult = { ok: true; value: TaskEvent } | { ok: false; error: string };
 
-const STATUS: Record<string, TaskStatus> = {
-  pending: "pending",
-  staged: "pending",
-  processing: "processing",
-  starting: "processing",
-  retry: "processing",
-  finished: "completed",
-  completed: "completed",
-  failed: "failed",
-};
+// A Map, not an object literal: a status such as "__proto__" must not find a prototype member.
+const STATUS = new Map<string, TaskStatus>([
+  ["pending", "pending"],
+  ["staged", "pending"],
+  ["processing", "processing"],
+  ["starting", "processing"],
+  ["retry", "processing"],
+  ["finished", "completed"],
+  ["completed", "completed"],
+  ["failed", "failed"],
+]);
 
 /** Maps GoAPI's status (any case, either API) to the normalized one; unknown → processing. */
 export function normalizeStatus(raw: string): { status: TaskStatus; known: boolean } {
-  const status = STATUS[raw.trim().toLowerCase()];
+  const status = STATUS.get(raw.trim().toLowerCase());
   return status ? { status, known: true } : { status: "processing", known: false };
 }
 
@@ -96,6 +97,9 @@ function v1ErrorText(error: V1Payload["data"]["error"]): string | null {
   return parts.length > 0 ? [...new Set(parts)].join(": ") : `error code ${error.code}`;
 }
 
+/** Midjourney returns 4 tiles; a body listing more is cut here so it cannot fan out copies. */
+export const MAX_TILES = 16;
+
 /** SPEC §4 naming: `image_url` → main; `image_urls[i]` → i+1, or `temporary_image_urls` when empty. */
 function imageSources(
   imageUrl: string | null | undefined,
@@ -106,7 +110,7 @@ function imageSources(
   const main = nonEmpty(imageUrl);
   if (main) sources.push({ name: "main", url: main });
   const split = strings(imageUrls);
-  const tiles = split.length > 0 ? split : strings(temporaryUrls);
+  const tiles = (split.length > 0 ? split : strings(temporaryUrls)).slice(0, MAX_TILES);
   tiles.forEach((url, i) => {
     sources.push({ name: String(i + 1), url });
   });

@@ -14,12 +14,12 @@ export function removeSecrets(value: unknown, knownSecrets: readonly string[]): 
   }
   if (Array.isArray(value)) return value.map((item) => removeSecrets(item, knownSecrets));
   if (typeof value === "object" && value !== null) {
-    const copy: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) {
-      if (SECRET_KEY.test(key)) continue;
-      copy[key] = removeSecrets(item, knownSecrets);
-    }
-    return copy;
+    // fromEntries defines own properties, so even a "__proto__" key is kept as data.
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => !SECRET_KEY.test(key))
+        .map(([key, item]) => [key, removeSecrets(item, knownSecrets)]),
+    );
   }
   return value;
 }

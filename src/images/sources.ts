@@ -36,21 +36,22 @@ export function isAllowedImageUrl(url: URL, hosts: readonly string[]): boolean {
   return false;
 }
 
-const EXTENSION_OF_TYPE: Record<string, string> = {
-  "image/png": "png",
-  "image/jpeg": "jpg",
-  "image/jpg": "jpg",
-  "image/webp": "webp",
-  "image/gif": "gif",
-};
+// Maps, not object literals: these are looked up with what a remote host sent.
+const EXTENSION_OF_TYPE = new Map([
+  ["image/png", "png"],
+  ["image/jpeg", "jpg"],
+  ["image/jpg", "jpg"],
+  ["image/webp", "webp"],
+  ["image/gif", "gif"],
+]);
 
-const IMAGE_EXTENSIONS: Record<string, string> = {
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  webp: "image/webp",
-  gif: "image/gif",
-};
+const IMAGE_EXTENSIONS = new Map([
+  ["png", "image/png"],
+  ["jpg", "image/jpeg"],
+  ["jpeg", "image/jpeg"],
+  ["webp", "image/webp"],
+  ["gif", "image/gif"],
+]);
 
 /** The media type without parameters, lowercase. */
 export function mediaType(contentType: string | null): string {
@@ -61,7 +62,7 @@ export function mediaType(contentType: string | null): string {
 function urlExtension(url: string): string | null {
   const match = /\.([a-z0-9]{2,5})$/i.exec(new URL(url).pathname);
   const ext = match?.[1]?.toLowerCase();
-  return ext && ext in IMAGE_EXTENSIONS ? (ext === "jpeg" ? "jpg" : ext) : null;
+  return ext && IMAGE_EXTENSIONS.has(ext) ? (ext === "jpeg" ? "jpg" : ext) : null;
 }
 
 /**
@@ -74,7 +75,7 @@ export function imageKind(
   url: string,
 ): { contentType: string; extension: string } | null {
   const type = mediaType(contentType);
-  const known = EXTENSION_OF_TYPE[type];
+  const known = EXTENSION_OF_TYPE.get(type);
   if (known) return { contentType: type === "image/jpg" ? "image/jpeg" : type, extension: known };
   const fromUrl = urlExtension(url);
   if (type.startsWith("image/")) {
@@ -82,7 +83,7 @@ export function imageKind(
     return { contentType: type, extension: fromUrl ?? (subtype || "img") };
   }
   if ((type === "application/octet-stream" || type === "") && fromUrl) {
-    return { contentType: IMAGE_EXTENSIONS[fromUrl] ?? "image/png", extension: fromUrl };
+    return { contentType: IMAGE_EXTENSIONS.get(fromUrl) ?? "image/png", extension: fromUrl };
   }
   return null;
 }

@@ -1,0 +1,280 @@
+// What midhook survives: fuzzed and malformed input, secret leaks, SSRF attempts.
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { parseSubscriptions } from "../src/delivery/subscriptions";
+import { archiveImage } from "../src/images/archive";
+import { isPrivateAddress } from "../src/lib/net";
+import { adminGet, clone, fixtures, newTaskId, postWebhook, SECRET, taskView } from "./helpers";
+import { deliveries, eventually, fetchedImages, pngBytes, serveImage } from "./outbound";
+
+const utf16 = (text: string) => {
+  const bytes = new Uint8Array(text.length * 2);
+  for (let i = 0; i < text.length; i++) bytes[i * 2] = text.charCodeAt(i);
+  return bytes;
+};
+
+describe("bad input", () => {
+  const valid = () => ({ ...clone(fixtures.v2Pending), task_id: newTaskId() });
+  const cases: Array<[string, () => unknown, number, Record<string, string>?]> = [
+    ["an empty object", () => ({}), 422],
+    ["null", () => "null", 422],
+    ["an array", () => [valid()], 422],
+    ["a JSON string", () => '"pending"', 422],
+    ["a number task id", () => ({ ...valid(), task_id: 42 }), 422],
+    ["an empty status", () => ({ ...valid(), status: "" }), 422],
+    ["a status that is an object", () => ({ ...valid(), status: { s: 1 } }), 422],
+    ["v1 without data.task_id", () => ({ timestamp: 1, data: { status: "pending" } }), 422],
+    ["v1 with data as a string", () => ({ timestamp: 1, data: "x" }), 422],
+    ["a task id with a slash", () => ({ ...valid(), task_id: "tasks/../../x" }), 422],
+    ["a task id of dots", () => ({ ...valid(), task_id: ".." }), 422],
+    ["a task id with a NUL", () => ({ ...valid(), task_id: "abc\u0000def" }), 422],
+    ["a task id with a newline", () => ({ ...valid(), task_id: "abc\ndef" }), 422],
+    ["a unicode task id", () => ({ ...valid(), task_id: "täsk-ü" }), 422],
+    ["a task id of 200 characters", () => ({ ...valid(), task_id: "a".repeat(200) }), 422],
+    [
+      "JSON nested 100 deep",
+      () => ({ ...valid(), deep: JSON.parse(`${"[".repeat(100)}${"]".repeat(100)}`) }),
+      422,
+    ],
+    ["truncated JSON", () => JSON.stringify(valid()).slice(0, 40), 400],
+    ["a body in UTF-16", () => utf16(JSON.stringify(valid())), 400],
+    ["a body in Latin-1", () => new Uint8Array([0x7b, 0x22, 0xe9, 0x22, 0x3a, 0x31, 0x7d]), 400],
+    ["an HTML content type", () => valid(), 415, { "content-type": "text/html" }],
+    [
+      "a multipart content type",
+      () => valid(),
+      415,
+      { "content-type": "multipart/form-data; boundary=x" },
+    ],
+    ["unicode and emoji in fields", () => ({ ...valid(), note: "日本語 🎨 \u202e" }), 200],
+    [
+      "a 900 KB string in an unknown field",
+      () => ({ ...valid(), padding: "x".repeat(900_000) }),
+      200,
+    ],
+    [
+      "10,000 image URLs",
+      () => ({
+        ...valid(),
+        status: "finished",
+        task_result: { image_urls: Array(10_000).fill("https://x/a.png") },
+      }),
+      200,
+    ],
+    ["no content type", () => valid(), 200, { "content-type": "" }],
+  ];
+
+  it.each(cases)("answers %s with the right status", async (_, make, status, headers = {}) => {
+    const response = await postWebhook(make(), { headers });
+    const text = await response.text();
+    expect(response.status, text).toBe(status);
+    if (status !== 200) expect(JSON.parse(text).error.code).toEqual(expect.any(String));
+  });
+
+  it("caps the images of one task at the main image and 16 tiles", async () => {
+    const taskId = newTaskId();
+    const urls = Array.from({ length: 40 }, (_, i) => `https://not-allowed.example/${i}.png`);
+    await postWebhook({
+      ...clone(fixtures.v2Finished),
+      task_id: taskId,
+      task_result: { image_urls: urls },
+    });
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images.length > 0 ? v : undefined;
+    });
+    expect(view.images).toHaveLength(16);
+  });
+
+  it.each(["GET", "HEAD", "PUT", "DELETE"])(
+    "answers %s on the ingest route with 405",
+    async (method) => {
+      const response = await exports.default.fetch("https://midhook.test/webhooks/goapi", {
+        method,
+        headers: { "x-webhook-secret": SECRET },
+        body: method === "PUT" ? "{}" : undefined,
+      });
+      expect(response.status).toBe(405);
+      expect(response.headers.get("allow")).toBe("POST");
+      await response.arrayBuffer();
+    },
+  );
+});
+
+describe("secret hygiene", () => {
+  it("keeps the GoAPI secret and the subscription keys out of logs, storage, deliveries and errors", async () => {
+    const lines: string[] = [];
+    const spies = (["log", "info", "warn", "error", "debug"] as const).map((level) =>
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+      }),
+    );
+    const taskId = newTaskId();
+    const subscriptionKeys = [
+      "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
+      "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
+    ];
+    const errorBodies: string[] = [];
+    try {
+      const body = clone(fixtures.v1Completed);
+      body.data.task_id = taskId;
+      body.data.config.webhook_config.secret = SECRET;
+      (body.data.input as Record<string, unknown>).prompt = `a cat, token ${SECRET} inline`;
+      body.data.output.image_url = serveImage(
+        `/${taskId}/main.png`,
+        () => new Response(pngBytes(128), { headers: { "content-type": "image/png" } }),
+      );
+      body.data.output.temporary_image_urls = [];
+      expect((await postWebhook(body)).status).toBe(200);
+      for (const [payload, secret] of [
+        [body, `${SECRET}x`],
+        [{ task_id: `bad/${SECRET}`, status: "pending" }, SECRET],
+        [{ ...body, data: { ...body.data, status: 7 } }, SECRET],
+        [`{"task_id":"${SECRET}"`, SECRET],
+      ] as const) {
+        errorBodies.push(await (await postWebhook(payload, { secret })).text());
+      }
+      errorBodies.push(await (await adminGet("/v1/tasks/x", SECRET)).text());
+      await eventually(() => (deliveries(taskId).length >= 2 ? true : undefined));
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+
+    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+    const rows = await runInDurableObject(stub, (_, state) =>
+      ["task", "events", "images", "deliveries", "attempts"].map((table) =>
+        JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray()),
+      ),
+    );
+    const objects = await env.IMAGES.list({ prefix: `tasks/${taskId}/` });
+    const stored = await Promise.all(
+      objects.objects.map(async (o) =>
+        new TextDecoder().decode(await (await env.IMAGES.get(o.key))?.arrayBuffer()),
+      ),
+    );
+    const forwarded = deliveries(taskId);
+    const forwardedText = forwarded.map((d) => {
+      const { "x-webhook-secret": _deliberate, ...headers } = d.headers;
+      return `${d.body} ${JSON.stringify(headers)}`;
+    });
+    for (const secret of [SECRET, ...subscriptionKeys]) {
+      for (const [where, texts] of [
+        ["a log line", lines],
+        ["a Durable Object row", rows],
+        ["an R2 object", stored],
+        ["a forwarded body or header", forwardedText],
+        ["an error answer", errorBodies],
+      ] as const) {
+        expect(
+          texts.filter((t) => t.includes(secret)),
+          `${where} contains a secret`,
+        ).toEqual([]);
+      }
+    }
+    // The one deliberate exception: the goapi format carries the subscription's own key.
+    expect(forwarded.find((d) => d.path === "/gallery")?.headers["x-webhook-secret"]).toBe(
+      subscriptionKeys[1],
+    );
+    expect(rows.join()).toContain("[redacted]");
+  });
+});
+
+describe("SSRF", () => {
+  const hosts = ["images.test", "127.0.0.1:8787"];
+  const refused = [
+    "http://127.0.0.1/a.png",
+    "http://127.0.0.1:8788/a.png",
+    "https://127.0.0.1/a.png",
+    "http://localhost:8787/a.png",
+    "http://[::1]:8787/a.png",
+    "http://10.0.0.8/a.png",
+    "https://192.168.1.1/a.png",
+    "https://172.16.0.1/a.png",
+    "http://169.254.169.254/latest/meta-data/",
+    "https://metadata.google.internal/computeMetadata/v1/",
+    "https://2130706433/a.png",
+    "https://images.test@evil.example/a.png",
+    "https://evil.example#@images.test/a.png",
+    "https://evil.example\\@images.test/a.png",
+    "https://images.test.evil.example/a.png",
+    "ftp://images.test/a.png",
+    "file:///etc/passwd",
+    "javascript:alert(1)",
+  ];
+
+  it.each(refused)("never fetches the image URL %s", async (url) => {
+    const before = fetchedImages().length;
+    const result = await archiveImage(env.IMAGES, newTaskId(), "main", url, {
+      hosts,
+      maxBytes: 1024,
+      timeoutMs: 1000,
+    });
+    expect(result.ok).toBe(false);
+    expect(fetchedImages().length).toBe(before);
+  });
+
+  it.each([
+    "http://169.254.169.254/latest",
+    "http://127.0.0.1:8788/x",
+    "http://[::1]/x",
+    "http://10.0.0.1/x",
+  ])("refuses a redirect to %s", async (location) => {
+    const taskId = newTaskId();
+    const url = serveImage(
+      `/${taskId}/hop`,
+      () => new Response(null, { status: 307, headers: { location } }),
+    );
+    const result = await archiveImage(env.IMAGES, taskId, "main", url, {
+      hosts,
+      maxBytes: 1024,
+      timeoutMs: 1000,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining("redirect"),
+    });
+  });
+
+  it.each([
+    "https://10.1.2.3/hook",
+    "https://169.254.169.254/latest",
+    "https://[fd00::1]/hook",
+    "https://[::ffff:10.0.0.1]/hook",
+    "http://192.168.0.2/hook",
+    "https://user:pass@hooks.example.com/x",
+    "https://0.0.0.0/hook",
+  ])("refuses the subscriber URL %s", (url) => {
+    const result = parseSubscriptions(
+      [{ id: "s", url, secret: "whsec_c3Vic2NyaWJlci1rZXktdGVzdA==" }],
+      {},
+    );
+    expect(result.ok).toBe(false);
+  });
+
+  it("classifies IP literals", () => {
+    for (const host of [
+      "10.0.0.1",
+      "172.31.255.255",
+      "192.168.0.1",
+      "169.254.169.254",
+      "0.0.0.0",
+      "[fe80::1]",
+      "[fc00::1]",
+      "[::ffff:7f00:1]",
+      "100.64.0.1",
+    ]) {
+      expect(isPrivateAddress(host), host).toBe(true);
+    }
+    for (const host of [
+      "8.8.8.8",
+      "172.32.0.1",
+      "hooks.example.com",
+      "[2606:4700::1]",
+      "127.0.0.1",
+    ]) {
+      expect(isPrivateAddress(host), host).toBe(false);
+    }
+  });
+});
