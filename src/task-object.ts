@@ -6,7 +6,7 @@ import { DurableObject } from "cloudflare:workers";
 import { imageLimits, publicBaseUrl } from "./config";
 import type { ImageView, StoredEvent } from "./delivery/format";
 import { retryDelaySeconds } from "./delivery/retry";
-import { matchingSubscriptions, parseSubscriptions } from "./delivery/subscriptions";
+import { matchingSubscriptions, subscriptionsOf } from "./delivery/subscriptions";
 import {
   type EventType,
   eventIdentity,
@@ -239,7 +239,11 @@ export class TaskObject extends DurableObject<Env> {
         );
       });
     }
-    void this.ctx.storage.setAlarm(Date.now());
+    // The outbox: an event with nothing to copy gets its delivery rows in this same write, so
+    // the alarm runs only when something is to be sent or copied.
+    const current = this.task();
+    if (current) this.releaseReadyEvents(current);
+    this.scheduleAlarm();
     return { event: id, duplicate: false, stale };
   }
 
@@ -587,7 +591,7 @@ export class TaskObject extends DurableObject<Env> {
 
   /** The valid subscriptions, or null (logged, retried later) when SUBSCRIPTIONS is invalid. */
   private subscriptions() {
-    const parsed = parseSubscriptions(this.env.SUBSCRIPTIONS, { ...this.env });
+    const parsed = subscriptionsOf(this.env);
     if (parsed.ok) {
       this.configBlockedUntil = 0;
       return parsed.value;

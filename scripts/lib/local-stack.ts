@@ -1,7 +1,7 @@
 // The pieces every local run (demo, bench, chaos) is made of: `wrangler dev` in a private state
 // directory, a fake GoAPI (image host and webhook sender) and a downstream receiver that
 // verifies Standard Webhooks signatures. Node only; everything listens on 127.0.0.1.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +24,8 @@ export async function freePort(): Promise<number> {
 export interface LocalWorker {
   url: string;
   port: number;
+  /** The workerd process serving the Worker (for memory readings), when found. */
+  workerdPid: () => number | null;
   stateDir: string;
   process: ChildProcess;
   /** Everything wrangler printed, for a failure report. */
@@ -34,9 +36,30 @@ export interface LocalWorker {
 
 export interface WorkerOptions {
   vars: Record<string, string>;
+  /** Another wrangler config than the project's (the benchmark's R2 yardstick). */
+  config?: string;
   port?: number;
   /** Reuse a state directory (a restart); a new temporary one by default. */
   stateDir?: string;
+}
+
+/** Process groups of every wrangler started here, killed if this process exits first. */
+const running = new Set<number>();
+const killAll = () => {
+  for (const pgid of running) {
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+};
+process.once("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.exit(130);
+  });
 }
 
 /** Starts `wrangler dev` with `vars` and waits until /healthz answers. */
@@ -47,6 +70,7 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
     join(ROOT, "node_modules/.bin/wrangler"),
     [
       "dev",
+      ...(options.config ? ["--config", options.config] : []),
       "--ip",
       "127.0.0.1",
       "--port",
@@ -68,13 +92,14 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
       detached: true,
     },
   );
+  if (child.pid !== undefined) running.add(child.pid);
+  // The last 64 KiB of what wrangler printed, for failure reports.
   let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-65_536);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
   const stop = async (hard = false) => {
     if (child.exitCode !== null || child.pid === undefined) return;
@@ -87,13 +112,16 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
     }
     await Promise.race([exited, sleep(5000)]);
     if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    running.delete(child.pid);
   };
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
     try {
+      // Any answer means it is serving (the benchmark's yardstick Worker has no /healthz).
       const response = await fetch(`${url}/healthz`);
-      if (response.ok) break;
+      await response.arrayBuffer();
+      if (response.status < 500) break;
     } catch {
       // not listening yet
     }
@@ -103,7 +131,14 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
     }
     await sleep(200);
   }
-  return { url, port, stateDir, process: child, output: () => output, stop };
+  const workerdPid = () => {
+    const list = spawnSync("ps", ["-o", "pid=,comm=", "-g", String(child.pid)], {
+      encoding: "utf8",
+    });
+    const line = list.stdout.split("\n").find((l) => l.trim().endsWith("workerd"));
+    return line ? Number(line.trim().split(/\s+/)[0]) : null;
+  };
+  return { url, port, stateDir, process: child, output: () => output, stop, workerdPid };
 }
 
 /** Removes a state directory made by startWorker. */
@@ -156,12 +191,15 @@ export interface ImageHost {
   /** Registers bytes at `path`; returns the URL. */
   add: (path: string, bytes: Buffer, contentType?: string) => string;
   requests: () => number;
+  /** When the last byte of `path` was handed to the socket (performance.now()). */
+  servedAt: (path: string) => number | undefined;
   stop: () => Promise<void>;
 }
 
 /** The fake GoAPI/Discord CDN that result image URLs point at. */
 export async function startImageHost(): Promise<ImageHost> {
   const files = new Map<string, { bytes: Buffer; type: string }>();
+  const served = new Map<string, number>();
   let requests = 0;
   const server = createServer((req, res) => {
     requests++;
@@ -171,7 +209,7 @@ export async function startImageHost(): Promise<ImageHost> {
       return;
     }
     res.writeHead(200, { "content-type": file.type, "content-length": file.bytes.length });
-    res.end(file.bytes);
+    res.end(file.bytes, () => served.set(req.url ?? "", performance.now()));
   });
   const port = await listen(server);
   return {
@@ -181,6 +219,7 @@ export async function startImageHost(): Promise<ImageHost> {
       return `http://127.0.0.1:${port}${path}`;
     },
     requests: () => requests,
+    servedAt: (path) => served.get(path),
     stop: () => close(server),
   };
 }

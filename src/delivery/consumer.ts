@@ -7,7 +7,7 @@ import type { DeliveryMessage } from "../task-object";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
 import { parseRetryAfter } from "./retry";
 import { signStandardWebhook } from "./sign";
-import { parseSubscriptions, resolveSecret, type Subscription } from "./subscriptions";
+import { resolveSecret, type Subscription, subscriptionsOf } from "./subscriptions";
 
 /** Queue names as in wrangler.toml; the consumer tells its two queues apart by them. */
 export const DELIVERY_QUEUE_NAME = "midhook-deliveries";
@@ -32,7 +32,7 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promi
     await Promise.all(batch.messages.map((message) => recordDeadLetter(message, env)));
     return;
   }
-  const subscriptions = parseSubscriptions(env.SUBSCRIPTIONS, { ...env });
+  const subscriptions = subscriptionsOf(env);
   await Promise.all(
     batch.messages.map(async (message) => {
       if (!subscriptions.ok) {

@@ -147,3 +147,16 @@ export function matchingSubscriptions(
       s.events.includes(type) && (s.task_types === undefined || s.task_types.includes(taskType)),
   );
 }
+
+let memo: { raw: unknown; result: SubscriptionsResult } | null = null;
+
+/**
+ * The Worker's subscriptions, parsed once per isolate (SUBSCRIPTIONS and the secrets only change
+ * with a deploy, which starts new isolates) and again whenever the raw value differs.
+ */
+export function subscriptionsOf(env: { SUBSCRIPTIONS?: unknown }): SubscriptionsResult {
+  if (memo === null || memo.raw !== env.SUBSCRIPTIONS) {
+    memo = { raw: env.SUBSCRIPTIONS, result: parseSubscriptions(env.SUBSCRIPTIONS, { ...env }) };
+  }
+  return memo.result;
+}

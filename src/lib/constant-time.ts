@@ -17,8 +17,20 @@ export async function matchesAnySecret(
   const got = await sha256(presented);
   let matched = false;
   for (const secret of secrets) {
-    const want = await sha256(secret);
-    if (crypto.subtle.timingSafeEqual(got, want)) matched = true;
+    if (crypto.subtle.timingSafeEqual(got, await digestOf(secret))) matched = true;
   }
   return matched;
+}
+
+/** Digests of configured secrets, computed once per isolate. */
+const digests = new Map<string, Promise<ArrayBuffer>>();
+
+function digestOf(secret: string): Promise<ArrayBuffer> {
+  let digest = digests.get(secret);
+  if (digest === undefined) {
+    if (digests.size > 16) digests.clear();
+    digest = sha256(secret);
+    digests.set(secret, digest);
+  }
+  return digest;
 }
