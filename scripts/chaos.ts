@@ -1,0 +1,211 @@
+// `npm run chaos`: midhook under faults, on this machine only. A fake GoAPI sends task events
+// with redeliveries while the Worker (wrangler dev) is killed with SIGKILL and restarted on the
+// same state several times, and the downstream receiver goes down for a while. At the end every
+// event GoAPI got a 200 for must be recorded exactly once and delivered at least once under one
+// webhook-id, and no delivery may be stuck. Bounded: about 3 minutes.
+import { randomBytes, randomUUID } from "node:crypto";
+import { v2Body } from "./lib/goapi-payloads";
+import {
+  freePort,
+  type LocalWorker,
+  pngImage,
+  removeState,
+  sendLikeGoapi,
+  sleep,
+  startImageHost,
+  startReceiver,
+  startWorker,
+} from "./lib/local-stack";
+
+const SECRET = `chaos-${randomBytes(6).toString("hex")}`;
+const ADMIN = `chaos-admin-${randomBytes(6).toString("hex")}`;
+const KEY = `whsec_${randomBytes(24).toString("base64")}`;
+const TASKS = Number(process.env.CHAOS_TASKS ?? 60);
+const KILLS = Number(process.env.CHAOS_KILLS ?? 3);
+const LOAD_SECONDS = 40;
+const SETTLE_SECONDS = 150;
+
+interface Sent {
+  taskId: string;
+  identity: string;
+  event: string | null;
+}
+
+async function main() {
+  const started = performance.now();
+  const images = await startImageHost();
+  const receiver = await startReceiver(KEY);
+  const port = await freePort();
+  const vars = {
+    GOAPI_WEBHOOK_SECRET: SECRET,
+    ADMIN_TOKEN: ADMIN,
+    IMAGE_HOSTS: images.host,
+    CHAOS_RECEIVER_SECRET: KEY,
+    SUBSCRIPTIONS: JSON.stringify([
+      {
+        id: "chaos",
+        url: receiver.url,
+        secret: "env:CHAOS_RECEIVER_SECRET",
+        events: ["task.created", "task.progress", "task.completed", "task.failed"],
+      },
+    ]),
+  };
+  let worker: LocalWorker = await startWorker({ vars, port });
+  const stateDir = worker.stateDir;
+  const sent: Sent[] = [];
+  let refused = 0;
+  let kills = 0;
+  let restarting = false;
+  console.log(
+    `chaos: ${TASKS} tasks over ~${LOAD_SECONDS}s, ${KILLS} SIGKILLs, receiver down for 10s`,
+  );
+
+  // The fake GoAPI: each task is pending, 3 progress steps, finished with an image, and a
+  // redelivery of the result; tasks overlap.
+  const image = pngImage(64, 64, [30, 60, 90]);
+  const runTask = async (i: number) => {
+    await sleep((i * LOAD_SECONDS * 1000) / TASKS);
+    const taskId = randomUUID();
+    const url = images.add(`/chaos/${taskId}.png`, image);
+    const steps: Array<[string, unknown]> = [
+      ["pending:0", v2Body(taskId, "pending")],
+      ...[30, 60, 90].map((p): [string, unknown] => [
+        `processing:${p}`,
+        v2Body(taskId, "processing", { progress: p }),
+      ]),
+      ["completed:100", v2Body(taskId, "finished", { imageUrl: url })],
+      ["completed:100", v2Body(taskId, "finished", { imageUrl: url })],
+    ];
+    for (const [identity, body] of steps) {
+      const answer = await sendLikeGoapi(worker.url, SECRET, body);
+      if (answer.status === 200) sent.push({ taskId, identity, event: String(answer.json?.event) });
+      else refused++;
+      await sleep(300);
+    }
+  };
+  const load = Promise.all(Array.from({ length: TASKS }, (_, i) => runTask(i)));
+
+  // The faults.
+  const faults = (async () => {
+    for (let k = 0; k < KILLS; k++) {
+      await sleep((LOAD_SECONDS * 1000) / (KILLS + 1));
+      restarting = true;
+      await worker.stop(true);
+      kills++;
+      console.log(
+        `  SIGKILL #${kills} at ${((performance.now() - started) / 1000).toFixed(1)}s; restarting on the same state`,
+      );
+      await sleep(500);
+      worker = await startWorker({ vars, port, stateDir });
+      restarting = false;
+    }
+  })();
+  const outage = (async () => {
+    await sleep(LOAD_SECONDS * 400);
+    receiver.setDown(true);
+    console.log("  receiver down");
+    await sleep(10_000);
+    receiver.setDown(false);
+    console.log("  receiver back");
+  })();
+  await Promise.all([load, faults, outage]);
+  if (restarting) await sleep(1000);
+  console.log(
+    `load done: ${sent.length} events acknowledged with 200, ${refused} sends given up by GoAPI`,
+  );
+
+  // Settle: wait until every acknowledged event has reached the receiver.
+  const acknowledged = new Map<string, Sent>();
+  for (const s of sent) acknowledged.set(`${s.taskId}/${s.identity}`, s);
+  const eventIds = new Set([...acknowledged.values()].map((s) => s.event));
+  const deadline = performance.now() + SETTLE_SECONDS * 1000;
+  let delivered = new Set<string>();
+  while (performance.now() < deadline) {
+    delivered = new Set(receiver.events.filter((e) => e.verified).map((e) => e.webhookId));
+    if ([...eventIds].every((id) => delivered.has(String(id)))) break;
+    await sleep(1000);
+  }
+
+  const problems: string[] = [];
+  let duplicatesRecorded = 0;
+  let stuck = 0;
+  let pendingDeliveries = 0;
+  for (const taskId of new Set(sent.map((s) => s.taskId))) {
+    const response = await fetch(`${worker.url}/v1/tasks/${taskId}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const view = (await response.json()) as {
+      events: Array<{ id: string; status: string; progress: number; stale: boolean }>;
+      deliveries: Array<{ event: string; state: string; next_attempt_at: string | null }>;
+    };
+    const identities = view.events.map((e) => `${e.status}:${e.progress}`);
+    if (new Set(identities).size !== identities.length) duplicatesRecorded++;
+    for (const s of sent.filter((x) => x.taskId === taskId)) {
+      const recorded = view.events.filter((e) => e.id === s.event);
+      if (recorded.length !== 1)
+        problems.push(
+          `${taskId} ${s.identity}: acknowledged event ${s.event} recorded ${recorded.length} times`,
+        );
+    }
+    for (const d of view.deliveries) {
+      if (d.state === "pending") pendingDeliveries++;
+      if (d.state === "pending" && d.next_attempt_at === null) stuck++;
+    }
+  }
+  const byWebhookId = new Map<string, Set<string>>();
+  for (const e of receiver.events) {
+    const key = `${e.taskId}/${e.type}/${JSON.stringify((e.body.data as { progress?: number })?.progress)}`;
+    byWebhookId.set(key, (byWebhookId.get(key) ?? new Set()).add(e.webhookId));
+  }
+  const unstableIds = [...byWebhookId.values()].filter((ids) => ids.size > 1).length;
+  const missing = [...eventIds].filter((id) => !delivered.has(String(id)));
+  if (missing.length > 0)
+    problems.push(`${missing.length} acknowledged events never reached the receiver`);
+  if (duplicatesRecorded > 0)
+    problems.push(`${duplicatesRecorded} tasks recorded one identity twice`);
+  if (unstableIds > 0)
+    problems.push(`${unstableIds} events reached the receiver under more than one webhook-id`);
+  if (stuck > 0) problems.push(`${stuck} deliveries are pending with no attempt scheduled`);
+
+  const redundant = receiver.events.length - delivered.size;
+  console.log("\nresult");
+  console.log(`  worker SIGKILLed and restarted      ${kills}`);
+  console.log(
+    `  events acknowledged (200)           ${eventIds.size} distinct (${sent.length} acks incl. redeliveries)`,
+  );
+  console.log(
+    `  recorded exactly once               ${eventIds.size - problems.filter((p) => p.includes("recorded")).length}`,
+  );
+  console.log(
+    `  delivered (verified signature)      ${[...eventIds].filter((id) => delivered.has(String(id))).length}`,
+  );
+  console.log(`  extra deliveries (at-least-once)    ${redundant}`);
+  console.log(
+    `  stable webhook-id per event         ${unstableIds === 0 ? "yes" : `no (${unstableIds})`}`,
+  );
+  console.log(`  deliveries still pending / stuck    ${pendingDeliveries} / ${stuck}`);
+  console.log(
+    `  took                                ${((performance.now() - started) / 1000).toFixed(0)}s`,
+  );
+
+  await worker.stop();
+  removeState(stateDir);
+  await receiver.stop();
+  await images.stop();
+  if (problems.length > 0) {
+    console.error(
+      `\nCHAOS FAILED:\n${problems
+        .slice(0, 20)
+        .map((p) => `  - ${p}`)
+        .join("\n")}`,
+    );
+    process.exitCode = 1;
+  } else {
+    console.log("\nall acknowledged events recorded once and delivered");
+  }
+}
+
+main().catch((err) => {
+  console.error("chaos failed:", err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
