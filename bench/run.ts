@@ -382,6 +382,18 @@ async function costPerTask(
   return summary;
 }
 
+function printIngest(title: string, run: Awaited<ReturnType<typeof ingestVsHealthz>>) {
+  const line = (r: { rps: number; p50_ms: number; p99_ms: number }) =>
+    `${r.rps} req/s, p50 ${ms(r.p50_ms)} ms, p99 ${ms(r.p99_ms)} ms`;
+  table(title, [
+    ["healthz", line(run.healthz)],
+    ["ingest", line(run.ingest)],
+    ["throughput ratio", `${run.throughput_ratio} (goal >= 0.5)`],
+    ["p99 ratio", `${run.p99_ratio} (goal <= 3)`],
+    ["non-200 answers", String(run.non_200)],
+  ]);
+}
+
 function table(title: string, rows: Array<[string, string]>) {
   console.log(`\n${title}`);
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -430,33 +442,12 @@ async function main() {
         await alone.stop();
         removeState(alone.stateDir);
       });
-      table("1a. ingest vs /healthz, no subscribers (the hot path alone)", [
-        [
-          "healthz",
-          `${hot.healthz.rps} req/s, p50 ${hot.healthz.p50_ms} ms, p99 ${hot.healthz.p99_ms} ms`,
-        ],
-        [
-          "ingest",
-          `${hot.ingest.rps} req/s, p50 ${hot.ingest.p50_ms} ms, p99 ${hot.ingest.p99_ms} ms`,
-        ],
-        ["throughput ratio", `${hot.throughput_ratio} (goal >= 0.5)`],
-        ["p99 ratio", `${hot.p99_ratio} (goal <= 3)`],
-        ["non-200 answers", String(hot.non_200)],
-      ]);
+      printIngest("1a. ingest vs /healthz, no subscribers (the hot path alone)", hot);
       const ingest = await ingestVsHealthz(worker, "ingest_one_subscriber");
-      table("1b. ingest vs /healthz, one subscriber for every event (deliveries share the cores)", [
-        [
-          "healthz",
-          `${ingest.healthz.rps} req/s, p50 ${ingest.healthz.p50_ms} ms, p99 ${ingest.healthz.p99_ms} ms`,
-        ],
-        [
-          "ingest",
-          `${ingest.ingest.rps} req/s, p50 ${ingest.ingest.p50_ms} ms, p99 ${ingest.ingest.p99_ms} ms`,
-        ],
-        ["throughput ratio", `${ingest.throughput_ratio} (goal >= 0.5)`],
-        ["p99 ratio", `${ingest.p99_ratio} (goal <= 3)`],
-        ["non-200 answers", String(ingest.non_200)],
-      ]);
+      printIngest(
+        "1b. ingest vs /healthz, one subscriber for every event (deliveries share the cores)",
+        ingest,
+      );
     }
     await sleep(3000); // let the background deliveries of the load drain
     if (ONLY.has("storm")) {
