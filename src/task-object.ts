@@ -165,7 +165,8 @@ export class TaskObject extends DurableObject<Env> {
   /**
    * Records one delivery. A delivery whose identity was seen before only bumps that event's
    * duplicate count; a new one that would move the task backwards is kept but marked stale.
-   * A new current event is put in the outbox and the alarm is set to archive and forward it.
+   * A new current event gets its delivery rows in this same write (the outbox) unless it has
+   * images to copy first; the alarm is set for whatever is left to copy or queue.
    * Resolves after the writes are durable (the output gate holds the reply until then).
    */
   recordEvent(event: TaskEvent, payload: string, baseUrl: string): RecordResult {
