@@ -6,8 +6,10 @@ import { cpus, totalmem } from "node:os";
 import autocannon from "autocannon";
 import { v2Body } from "../scripts/lib/goapi-payloads";
 import {
+  type ImageHost,
   type LocalWorker,
   pngImage,
+  type Receiver,
   removeState,
   sendLikeGoapi,
   sleep,
@@ -147,11 +149,7 @@ async function duplicateStorm(worker: LocalWorker) {
 }
 
 /** 3. From the webhook's 200 to the subscriber's receipt. */
-async function endToEnd(
-  worker: LocalWorker,
-  images: Awaited<ReturnType<typeof startImageHost>>,
-  receiver: Awaited<ReturnType<typeof startReceiver>>,
-) {
+async function endToEnd(worker: LocalWorker, images: ImageHost, receiver: Receiver) {
   const waitFor = async (eventId: string) => {
     const deadline = performance.now() + 20_000;
     for (;;) {
@@ -257,8 +255,8 @@ async function peakRssDuring<T>(
 async function archiveLarge(
   worker: LocalWorker,
   baseline: LocalWorker,
-  images: Awaited<ReturnType<typeof startImageHost>>,
-  receiver: Awaited<ReturnType<typeof startReceiver>>,
+  images: ImageHost,
+  receiver: Receiver,
 ) {
   // Timed from the webhook's 200 to the subscriber's receipt of task.completed, which is sent
   // only once the copy is in R2 (the delivery itself adds a few ms, see section 3).
@@ -330,11 +328,7 @@ async function archiveLarge(
 }
 
 /** 5. Billable operations for one completed task, counted from what the run recorded. */
-async function costPerTask(
-  worker: LocalWorker,
-  images: Awaited<ReturnType<typeof startImageHost>>,
-  receiver: Awaited<ReturnType<typeof startReceiver>>,
-) {
+async function costPerTask(worker: LocalWorker, images: ImageHost, receiver: Receiver) {
   const taskId = `cost-${randomUUID()}`;
   const urls = ["grid", "1", "2", "3", "4"].map((name) =>
     images.add(`/cost/${taskId}/${name}.png`, pngImage(128, 128, [1, 2, 3])),

@@ -6,6 +6,7 @@ import { v1Body, v2Body } from "./lib/goapi-payloads";
 import {
   type LocalWorker,
   pngImage,
+  type Receiver,
   removeState,
   sendLikeGoapi,
   sleep,
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
 async function runScenarios(
   worker: LocalWorker,
   addImage: (path: string, bytes: Buffer) => string,
-  receiver: Awaited<ReturnType<typeof startReceiver>>,
+  receiver: Receiver,
 ): Promise<void> {
   const sent: Sent[] = [];
   const send = async (label: string, taskId: string, body: unknown, secret = GOAPI_SECRET) => {
