@@ -42,5 +42,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     setupFiles: ["test/outbound.ts"],
+    // Tests wait on real alarms and queue retries (the first retry is about 5 s away).
+    testTimeout: 20_000,
   },
 });

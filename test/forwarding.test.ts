@@ -159,7 +159,7 @@ describe("forwarding", () => {
     expect(sent).toHaveLength(2);
     expect(sent[0]?.headers["webhook-id"]).toBe(sent[1]?.headers["webhook-id"]);
     expect((sent[1]?.at ?? 0) - (sent[0]?.at ?? 0)).toBeGreaterThanOrEqual(3500);
-  }, 15_000);
+  });
 
   it("honours Retry-After when scheduling the next attempt", async () => {
     const taskId = newTaskId();

@@ -47,7 +47,7 @@ export function fetchedImages(): string[] {
 /** Polls `check` until it returns a value that is not undefined, or fails after `ms`. */
 export async function eventually<T>(
   check: () => T | undefined | Promise<T | undefined>,
-  ms = 8000,
+  ms = 12_000,
 ): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
