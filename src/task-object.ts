@@ -408,14 +408,16 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * Starts a new attempt series for the task's released events (or one `event`), to every
-   * subscription that wants them now (or only `subscription`). Returns the deliveries restarted.
+   * Starts a new attempt series for the task's events (or one `event`), to every subscription
+   * that wants them now (or only `subscription`). Events still waiting in the outbox, say for a
+   * fixed SUBSCRIPTIONS, are released first. Returns the deliveries restarted.
    */
   redeliver(filter: { event?: string; subscription?: string }): RedeliverResult {
     const task = this.task();
     if (task === null) return { ok: false, error: "unknown task" };
     const subscriptions = this.subscriptions();
     if (subscriptions === null) return { ok: false, error: "SUBSCRIPTIONS is invalid" };
+    this.releaseReadyEvents(task);
     const restarted: Array<{ event: string; subscription: string }> = [];
     const events = this.sql
       .exec<{ id: string; type: EventType }>(

@@ -267,24 +267,33 @@ describe("forwarding", () => {
     });
   });
 
-  it("keeps the event when SUBSCRIPTIONS is broken and delivers it once fixed", async () => {
-    const taskId = newTaskId();
-    const good = env.SUBSCRIPTIONS;
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    env.SUBSCRIPTIONS = '[{"id":"x","url":"ftp://nope"}]';
-    try {
-      expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
-      await eventually(() =>
-        errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS")) ? true : undefined,
-      );
-      expect((await taskView(taskId)).deliveries).toEqual([]);
-    } finally {
-      env.SUBSCRIPTIONS = good;
-      errors.mockRestore();
-    }
-    await runDurableObjectAlarm(env.TASKS.get(env.TASKS.idFromName(taskId)));
-    await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
-  });
+  it.each(["its alarm a minute later", "POST /v1/tasks/{id}/redeliver"])(
+    "keeps the event when SUBSCRIPTIONS is broken and delivers it once fixed, through %s",
+    async (recovery) => {
+      const taskId = newTaskId();
+      const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+      const good = env.SUBSCRIPTIONS;
+      const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+      env.SUBSCRIPTIONS = '[{"id":"x","url":"ftp://nope"}]';
+      try {
+        expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
+        expect(errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS"))).toBe(true);
+        expect((await taskView(taskId)).deliveries).toEqual([]);
+        const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+        expect((alarm ?? 0) - Date.now()).toBeGreaterThan(30_000);
+      } finally {
+        env.SUBSCRIPTIONS = good;
+        errors.mockRestore();
+      }
+      if (recovery.startsWith("POST")) {
+        expect((await adminPost(`/v1/tasks/${taskId}/redeliver`)).status).toBe(200);
+      } else {
+        expect(await runDurableObjectAlarm(stub)).toBe(true);
+      }
+      const sent = await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
+      expect(JSON.parse(sent.body)).toMatchObject({ type: "task.progress", data: { progress: 5 } });
+    },
+  );
 
   it("redelivers a task's events on request", async () => {
     const taskId = newTaskId();
