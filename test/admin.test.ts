@@ -1,4 +1,6 @@
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { DEAD_LETTER_LOG_NAME } from "../src/dead-letter-log";
 import { ADMIN_TOKEN, adminGet, fixtures, postWebhook } from "./helpers";
 
 describe("admin API authentication", () => {
@@ -35,5 +37,67 @@ describe("admin API authentication", () => {
     expect(await response.json()).toEqual({
       error: { code: "not_found", message: "no such route" },
     });
+  });
+});
+
+describe("admin API without ADMIN_TOKEN", () => {
+  it("answers 503 not_configured to everyone, whatever token they send", async () => {
+    const configured = env.ADMIN_TOKEN;
+    env.ADMIN_TOKEN = "";
+    try {
+      for (const token of [null, "", ADMIN_TOKEN]) {
+        const response = await adminGet("/v1/dead-letters", token);
+        expect(response.status).toBe(503);
+        expect((await response.json()) as unknown).toMatchObject({
+          error: { code: "not_configured" },
+        });
+      }
+    } finally {
+      env.ADMIN_TOKEN = configured;
+    }
+  });
+});
+
+describe("GET /v1/dead-letters", () => {
+  it("pages with limit and next_cursor, oldest first, and 404s an unknown replay", async () => {
+    const log = env.DEAD_LETTER_LOG.get(env.DEAD_LETTER_LOG.idFromName(DEAD_LETTER_LOG_NAME));
+    const marker = `page-${crypto.randomUUID()}`;
+    for (let i = 0; i < 3; i++) {
+      await log.add({
+        task_id: marker,
+        event: `evt_${marker}_${i}`,
+        subscription: "all",
+        attempts: 10,
+        last_status: 503,
+        last_error: "HTTP 503",
+        failed_at: new Date().toISOString(),
+      });
+    }
+    type Page = {
+      items: Array<{ id: string; task_id: string; event: string }>;
+      next_cursor: string | null;
+    };
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null) {
+      const page = (await (
+        await adminGet(`/v1/dead-letters?limit=2&cursor=${cursor}`)
+      ).json()) as Page;
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.filter((i) => i.task_id === marker).map((i) => i.event));
+      cursor = page.next_cursor;
+    }
+    expect(seen).toEqual([0, 1, 2].map((i) => `evt_${marker}_${i}`));
+    expect((await adminGet("/v1/dead-letters?cursor=&limit=")).status).toBe(200);
+    expect((await adminGet("/v1/dead-letters?limit=0")).status).toBe(400);
+    expect((await adminGet("/v1/dead-letters?cursor=abc")).status).toBe(400);
+    const replay = await exports.default.fetch(
+      "https://midhook.test/v1/dead-letters/dlq_nope/replay",
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      },
+    );
+    expect(replay.status).toBe(404);
   });
 });

@@ -23,12 +23,17 @@ const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 const redeliverSchema = z.object({ subscription: z.string().min(1).optional() }).strict();
+// `?cursor=&limit=` (empty, as SPEC §6 writes it) means the first page and the default size.
+const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
 const pageSchema = z.object({
-  cursor: z
-    .string()
-    .regex(/^\d{1,15}$/, "must be a next_cursor value")
-    .optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^\d{1,15}$/, "must be a next_cursor value")
+      .optional(),
+  ),
+  limit: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(500).default(50)),
 });
 
 export const admin = new Hono<AppEnv>();
