@@ -276,6 +276,28 @@ describe("archiving a completed task", () => {
     expect(event.data.images[0]).not.toHaveProperty("state");
   });
 
+  it("builds archived image URLs from PUBLIC_BASE_URL when it is set", async () => {
+    const taskId = newTaskId();
+    const configured = env.PUBLIC_BASE_URL;
+    env.PUBLIC_BASE_URL = "https://img.example.com/";
+    try {
+      await postWebhook(
+        finishedWithImages(taskId, {
+          main: serveImage(`/${taskId}/p.png`, () => png(pngBytes(64))),
+        }),
+      );
+      const view = await eventually(async () => {
+        const v = await taskView(taskId);
+        return (v.images[0] as { state: string } | undefined)?.state === "stored" ? v : undefined;
+      });
+      expect(view.images[0]).toMatchObject({
+        url: `https://img.example.com/images/${taskId}/main.png`,
+      });
+    } finally {
+      env.PUBLIC_BASE_URL = configured;
+    }
+  });
+
   it("retries a source that fails twice, then archives it; the others are copied once", async () => {
     const taskId = newTaskId();
     let calls = 0;

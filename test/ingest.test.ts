@@ -251,6 +251,22 @@ describe("POST /webhooks/goapi rejections store nothing and never echo a secret"
     });
   });
 
+  it.each(["", " , "])(
+    "answers 503 not_configured, never 'accept all', when GOAPI_WEBHOOK_SECRET is %j",
+    async (value) => {
+      const configured = env.GOAPI_WEBHOOK_SECRET;
+      env.GOAPI_WEBHOOK_SECRET = value;
+      try {
+        await expectNothingStored(taskId, async () => {
+          await expectError(await postWebhook(body(), { secret: "" }), 503, "not_configured");
+          await expectError(await postWebhook(body(), { secret: value }), 503, "not_configured");
+        });
+      } finally {
+        env.GOAPI_WEBHOOK_SECRET = configured;
+      }
+    },
+  );
+
   it("answers 405 to other methods", async () => {
     const response = await postWebhook(undefined, { method: "GET" });
     await expectError(response, 405, "method_not_allowed");
