@@ -1,48 +1,62 @@
-// Tests run inside workerd with the real local bindings of wrangler.toml (DO, R2, Queues).
+// Two projects, one `npm test`: the Worker's tests run inside workerd with the real local bindings
+// of wrangler.toml (Durable Objects, R2, Queues); pure unit tests run in Node, without workerd.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
+const workers = cloudflareTest({
+  wrangler: { configPath: "./wrangler.toml" },
+  miniflare: {
+    // Last line of defence: a request that escapes test/support/network.ts's fake network (say,
+    // a queue message consumed after its test file ended) never leaves the machine.
+    outboundService: (request: Request) =>
+      new Response(`blocked outbound request to ${new URL(request.url).host}`, { status: 503 }),
+    bindings: {
+      GOAPI_WEBHOOK_SECRET: "test-secret-current, test-secret-previous",
+      ADMIN_TOKEN: "test-admin-token",
+      // test/support/network.ts fakes these hosts; nothing leaves the machine.
+      IMAGE_HOSTS: "images.test",
+      SUBSCRIPTIONS: JSON.stringify([
+        {
+          id: "all",
+          url: "https://subscriber.test/all",
+          secret: "env:ALL_WEBHOOK_SECRET",
+          events: ["task.created", "task.progress", "task.completed", "task.failed"],
+        },
+        {
+          id: "gallery",
+          url: "https://subscriber.test/gallery",
+          secret: "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
+          events: ["task.completed", "task.failed"],
+          task_types: ["imagine", "upscale"],
+          format: "goapi",
+          headers: { "x-team": "art" },
+          max_attempts: 3,
+        },
+      ]),
+      ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
+    },
+  },
+});
+
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        // Last line of defence: a request that escapes test/outbound.ts's fetch spy (say, a
-        // queue message consumed after its test file ended) never leaves the machine.
-        outboundService: (request: Request) =>
-          new Response(`blocked outbound request to ${new URL(request.url).host}`, { status: 503 }),
-        bindings: {
-          GOAPI_WEBHOOK_SECRET: "test-secret-current, test-secret-previous",
-          ADMIN_TOKEN: "test-admin-token",
-          // test/outbound.ts fakes these hosts; nothing leaves the machine.
-          IMAGE_HOSTS: "images.test",
-          SUBSCRIPTIONS: JSON.stringify([
-            {
-              id: "all",
-              url: "https://subscriber.test/all",
-              secret: "env:ALL_WEBHOOK_SECRET",
-              events: ["task.created", "task.progress", "task.completed", "task.failed"],
-            },
-            {
-              id: "gallery",
-              url: "https://subscriber.test/gallery",
-              secret: "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
-              events: ["task.completed", "task.failed"],
-              task_types: ["imagine", "upscale"],
-              format: "goapi",
-              headers: { "x-team": "art" },
-              max_attempts: 3,
-            },
-          ]),
-          ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
+  test: {
+    restoreMocks: true,
+    projects: [
+      {
+        extends: true,
+        plugins: [workers],
+        test: {
+          name: "worker",
+          include: ["test/*.test.ts"],
+          setupFiles: ["test/support/network.ts"],
+          // Tests wait on real alarms and queue retries (the first retry is about 5 s away).
+          testTimeout: 20_000,
         },
       },
-    }),
-  ],
-  test: {
-    include: ["test/**/*.test.ts"],
-    setupFiles: ["test/outbound.ts"],
-    // Tests wait on real alarms and queue retries (the first retry is about 5 s away).
-    testTimeout: 20_000,
+      {
+        extends: true,
+        test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+      },
+    ],
   },
 });

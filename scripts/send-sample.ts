@@ -10,7 +10,7 @@ const { values, positionals } = parseArgs({
 const file = positionals[0];
 if (!file) {
   console.error("usage: npm run send -- <payload.json> [--url http://localhost:8787]");
-  console.error("       e.g. npm run send -- test/fixtures/v2-imagine-finished.json");
+  console.error("       e.g. npm run send -- test/support/fixtures/v2-imagine-finished.json");
   process.exit(2);
 }
 const fromFile = existsSync(".dev.vars")

@@ -17,19 +17,26 @@ export function adminToken(env: { ADMIN_TOKEN?: string }): string | null {
   return token ? token : null;
 }
 
-/** Image sources and size cap for archiving (SPEC §4). */
+const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
+
+/** MAX_IMAGE_BYTES as a positive whole number; undefined when unset, null when malformed. */
+function maxImageBytes(value: string | undefined): number | null | undefined {
+  const text = value?.trim() ?? "";
+  if (text === "") return undefined;
+  const max = Number(text);
+  return Number.isSafeInteger(max) && max > 0 ? max : null;
+}
+
+/** Image sources and size cap for archiving. */
 export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: string }): {
   hosts: string[];
   maxBytes: number;
 } {
-  const max = Number(env.MAX_IMAGE_BYTES ?? "");
   return {
     hosts: parseImageHosts(env.IMAGE_HOSTS),
-    maxBytes: Number.isSafeInteger(max) && max > 0 ? max : DEFAULT_MAX_IMAGE_BYTES,
+    maxBytes: maxImageBytes(env.MAX_IMAGE_BYTES) ?? DEFAULT_MAX_IMAGE_BYTES,
   };
 }
-
-export const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 
 /** The origin used in archived image URLs: PUBLIC_BASE_URL, else the origin GoAPI called. */
 export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: string): string {
@@ -50,9 +57,9 @@ export function configProblems(env: Record<string, unknown>): string[] {
   if (text("GOAPI_WEBHOOK_SECRET").trim() === "") {
     problems.push("GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503");
   }
-  const max = text("MAX_IMAGE_BYTES").trim();
-  if (max !== "" && !(Number.isSafeInteger(Number(max)) && Number(max) > 0)) {
-    problems.push(`MAX_IMAGE_BYTES: "${max.slice(0, 20)}" is not a positive whole number`);
+  if (maxImageBytes(text("MAX_IMAGE_BYTES")) === null) {
+    const max = text("MAX_IMAGE_BYTES").trim().slice(0, 20);
+    problems.push(`MAX_IMAGE_BYTES: "${max}" is not a positive whole number`);
   }
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {

@@ -2,9 +2,7 @@
 // `GET /v1/dead-letters` can page through them. Each task's TaskObject stays the source of
 // truth for the delivery itself; this is the index.
 import { DurableObject } from "cloudflare:workers";
-import type { DeadLetterInfo } from "./task-object";
-
-export type DeadLetter = DeadLetterInfo & { id: string };
+import type { DeadLetter, DeadLetterInfo, DeadLetterPage } from "./contract";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -20,9 +18,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   UNIQUE (event, subscription)
 );
 `;
-
-/** The single instance's name. */
-export const DEAD_LETTER_LOG_NAME = "all";
 
 export class DeadLetterLog extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -61,7 +56,7 @@ export class DeadLetterLog extends DurableObject<Env> {
   }
 
   /** A page of dead letters, oldest first, after `cursor`. */
-  list(cursor: number, limit: number): { items: DeadLetter[]; next_cursor: string | null } {
+  list(cursor: number, limit: number): DeadLetterPage {
     const rows = this.sql
       .exec<DeadLetter & { seq: number }>(
         "SELECT * FROM dead_letters WHERE seq > ? ORDER BY seq LIMIT ?",

@@ -3,7 +3,7 @@ import { app } from "./app";
 import { handleQueue } from "./delivery/consumer";
 
 export { DeadLetterLog } from "./dead-letter-log";
-export { TaskObject } from "./task-object";
+export { TaskObject } from "./task/object";
 
 export default {
   fetch: app.fetch,

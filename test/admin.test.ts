@@ -1,7 +1,10 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { DEAD_LETTER_LOG_NAME } from "../src/dead-letter-log";
-import { ADMIN_TOKEN, adminGet, fixtures, postWebhook } from "./helpers";
+import { deadLetterLog } from "../src/bindings";
+import { overrideEnv } from "./support/env";
+import { fixtures } from "./support/fixtures";
+import { ADMIN_TOKEN } from "./support/keys";
+import { adminGet, adminPost, deadLetterPage, postWebhook } from "./support/requests";
 
 describe("admin API authentication", () => {
   it("answers 401 without a token or with a wrong one, never echoing it", async () => {
@@ -42,25 +45,18 @@ describe("admin API authentication", () => {
 
 describe("admin API without ADMIN_TOKEN", () => {
   it("answers 503 not_configured to everyone, whatever token they send", async () => {
-    const configured = env.ADMIN_TOKEN;
-    env.ADMIN_TOKEN = "";
-    try {
-      for (const token of [null, "", ADMIN_TOKEN]) {
-        const response = await adminGet("/v1/dead-letters", token);
-        expect(response.status).toBe(503);
-        expect((await response.json()) as unknown).toMatchObject({
-          error: { code: "not_configured" },
-        });
-      }
-    } finally {
-      env.ADMIN_TOKEN = configured;
+    overrideEnv({ ADMIN_TOKEN: "" });
+    for (const token of [null, "", ADMIN_TOKEN]) {
+      const response = await adminGet("/v1/dead-letters", token);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ error: { code: "not_configured" } });
     }
   });
 });
 
 describe("GET /v1/dead-letters", () => {
   it("pages with limit and next_cursor, oldest first, and 404s an unknown replay", async () => {
-    const log = env.DEAD_LETTER_LOG.get(env.DEAD_LETTER_LOG.idFromName(DEAD_LETTER_LOG_NAME));
+    const log = deadLetterLog(env);
     const marker = `page-${crypto.randomUUID()}`;
     for (let i = 0; i < 3; i++) {
       await log.add({
@@ -73,16 +69,10 @@ describe("GET /v1/dead-letters", () => {
         failed_at: new Date().toISOString(),
       });
     }
-    type Page = {
-      items: Array<{ id: string; task_id: string; event: string }>;
-      next_cursor: string | null;
-    };
     const seen: string[] = [];
     let cursor: string | null = "";
     while (cursor !== null) {
-      const page = (await (
-        await adminGet(`/v1/dead-letters?limit=2&cursor=${cursor}`)
-      ).json()) as Page;
+      const page = await deadLetterPage(`limit=2&cursor=${cursor}`);
       expect(page.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.items.filter((i) => i.task_id === marker).map((i) => i.event));
       cursor = page.next_cursor;
@@ -91,13 +81,6 @@ describe("GET /v1/dead-letters", () => {
     expect((await adminGet("/v1/dead-letters?cursor=&limit=")).status).toBe(200);
     expect((await adminGet("/v1/dead-letters?limit=0")).status).toBe(400);
     expect((await adminGet("/v1/dead-letters?cursor=abc")).status).toBe(400);
-    const replay = await exports.default.fetch(
-      "https://midhook.test/v1/dead-letters/dlq_nope/replay",
-      {
-        method: "POST",
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-      },
-    );
-    expect(replay.status).toBe(404);
+    expect((await adminPost("/v1/dead-letters/dlq_nope/replay")).status).toBe(404);
   });
 });

@@ -5,21 +5,16 @@ import {
   runDurableObjectAlarm,
   runInDurableObject,
 } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
+import { taskObject } from "../src/bindings";
+import type { DeliveryView } from "../src/contract";
+import type { EventType } from "../src/goapi/events";
 import worker from "../src/index";
-import {
-  ADMIN_TOKEN,
-  adminGet,
-  clone,
-  fixtures,
-  newTaskId,
-  postWebhook,
-  SECRET,
-  taskView,
-  v2Event,
-} from "./helpers";
+import { overrideEnv } from "./support/env";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import { ALL_KEY, GALLERY_KEY, SECRET } from "./support/keys";
 import {
   deliveries,
   eventually,
@@ -27,21 +22,18 @@ import {
   type Received,
   serveImage,
   subscriberAnswers,
-} from "./outbound";
-
-const ALL_SECRET = "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=";
-const GALLERY_SECRET = "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=";
+} from "./support/network";
+import {
+  adminPost,
+  deadLetterPage,
+  ingest,
+  newTaskId,
+  postWebhook,
+  taskView,
+} from "./support/requests";
 
 function verify(received: Received, secret: string): unknown {
   return new Webhook(secret).verify(received.body, received.headers);
-}
-
-function adminPost(path: string, body?: unknown): Promise<Response> {
-  return exports.default.fetch(`https://midhook.test${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
 }
 
 function completedWithImage(taskId: string, taskType = "imagine") {
@@ -55,30 +47,40 @@ function completedWithImage(taskId: string, taskType = "imagine") {
   return body;
 }
 
-async function deliveryOf(taskId: string, subscription: string, type: string) {
+/** The delivery of the task's event of `type` to `subscription`, once `accept` says so. */
+async function deliveryWhen(
+  taskId: string,
+  subscription: string,
+  accept: (delivery: DeliveryView) => boolean,
+  type?: EventType,
+): Promise<DeliveryView> {
   return eventually(async () => {
     const view = await taskView(taskId);
-    const event = view.events.find((e) => e.type === type);
-    const delivery = (view.deliveries as Array<Record<string, unknown>>).find(
-      (d) => d.subscription === subscription && d.event === event?.id,
+    const event = type === undefined ? undefined : view.events.find((e) => e.type === type);
+    const delivery = view.deliveries.find(
+      (d) => d.subscription === subscription && (event === undefined || d.event === event.id),
     );
-    return delivery && delivery.state !== "pending" ? delivery : undefined;
+    return delivery && accept(delivery) ? delivery : undefined;
   });
+}
+
+/** The delivery once it is delivered or failed. */
+function settledDelivery(taskId: string, subscription: string, type: EventType) {
+  return deliveryWhen(taskId, subscription, (d) => d.state !== "pending", type);
 }
 
 describe("forwarding", () => {
   it("signs every delivery so the standardwebhooks library verifies it", async () => {
     const taskId = newTaskId();
-    const response = await postWebhook({ ...(v2Event(taskId, "pending", 0) as object) });
-    const { event } = (await response.json()) as { event: string };
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
     const received = await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
-    expect(verify(received, ALL_SECRET)).toMatchObject({ id: event, type: "task.created" });
+    expect(verify(received, ALL_KEY)).toMatchObject({ id: event, type: "task.created" });
     expect(received.headers["webhook-id"]).toBe(event);
     expect(received.headers["user-agent"]).toMatch(/^midhook\/\d+\.\d+\.\d+$/);
     expect(received.headers["content-type"]).toBe("application/json");
-    expect(() => verify(received, GALLERY_SECRET)).toThrow();
+    expect(() => verify(received, GALLERY_KEY)).toThrow();
     const tampered = { ...received, body: received.body.replace("task.created", "task.failed") };
-    expect(() => verify(tampered, ALL_SECRET)).toThrow();
+    expect(() => verify(tampered, ALL_KEY)).toThrow();
   });
 
   it("sends the midhook format with the event's fields and GoAPI's payload without secrets", async () => {
@@ -139,12 +141,12 @@ describe("forwarding", () => {
     const taskId = newTaskId();
     await postWebhook(completedWithImage(taskId));
     const received = await eventually(() => deliveries(taskId).find((d) => d.path === "/gallery"));
-    expect(verify(received, GALLERY_SECRET)).toBeTruthy();
+    expect(verify(received, GALLERY_KEY)).toBeTruthy();
     const body = JSON.parse(received.body);
     expect(body.task_id).toBe(taskId);
     expect(body.status).toBe("finished");
     expect(body.task_result.image_url).toBe(`https://midhook.test/images/${taskId}/main.png`);
-    expect(received.headers["x-webhook-secret"]).toBe(GALLERY_SECRET);
+    expect(received.headers["x-webhook-secret"]).toBe(GALLERY_KEY);
     expect(received.headers["x-team"]).toBe("art");
     expect(received.body).not.toContain(SECRET);
   });
@@ -153,7 +155,7 @@ describe("forwarding", () => {
     const taskId = newTaskId();
     subscriberAnswers(taskId, (n) => new Response("later", { status: n === 1 ? 500 : 200 }));
     await postWebhook(v2Event(taskId, "processing", 20));
-    const delivery = await deliveryOf(taskId, "all", "task.progress");
+    const delivery = await settledDelivery(taskId, "all", "task.progress");
     expect(delivery).toMatchObject({ state: "delivered", attempts: 2, last_status: 200 });
     const sent = deliveries(taskId).filter((d) => d.path === "/all");
     expect(sent).toHaveLength(2);
@@ -169,16 +171,9 @@ describe("forwarding", () => {
     );
     const before = Date.now();
     await postWebhook(v2Event(taskId, "pending", 0));
-    const delivery = await eventually(async () => {
-      const d = (await taskView(taskId)).deliveries.find(
-        (x) => (x as { subscription: string }).subscription === "all",
-      ) as
-        | { attempts: number; last_status: number; next_attempt_at: string; state: string }
-        | undefined;
-      return d && d.attempts === 1 ? d : undefined;
-    });
+    const delivery = await deliveryWhen(taskId, "all", (d) => d.attempts === 1);
     expect(delivery).toMatchObject({ state: "pending", last_status: 429, last_error: "HTTP 429" });
-    expect(Date.parse(delivery.next_attempt_at) - before).toBeGreaterThanOrEqual(600_000);
+    expect(Date.parse(delivery.next_attempt_at ?? "") - before).toBeGreaterThanOrEqual(600_000);
   });
 
   it("stops at 410 Gone, lists the dead letter, and replays it with the same webhook-id", async () => {
@@ -186,18 +181,15 @@ describe("forwarding", () => {
     let gone = true;
     subscriberAnswers(taskId, () => new Response(null, { status: gone ? 410 : 204 }));
     await postWebhook(v2Event(taskId, "pending", 0));
-    expect(await deliveryOf(taskId, "all", "task.created")).toMatchObject({
+    expect(await settledDelivery(taskId, "all", "task.created")).toMatchObject({
       state: "failed",
       attempts: 1,
       last_status: 410,
     });
 
-    const listed = await eventually(async () => {
-      const page = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
-        items: Array<Record<string, unknown>>;
-      };
-      return page.items.find((i) => i.task_id === taskId);
-    });
+    const listed = await eventually(async () =>
+      (await deadLetterPage()).items.find((i) => i.task_id === taskId),
+    );
     expect(listed).toMatchObject({
       subscription: "all",
       attempts: 1,
@@ -208,33 +200,19 @@ describe("forwarding", () => {
     gone = false;
     const replay = await adminPost(`/v1/dead-letters/${listed.id}/replay`);
     expect(replay.status).toBe(200);
-    const delivered = await eventually(async () => {
-      const d = (await taskView(taskId)).deliveries.find(
-        (x) => (x as { subscription: string }).subscription === "all",
-      ) as { state: string } | undefined;
-      return d?.state === "delivered" ? d : undefined;
-    });
+    const delivered = await deliveryWhen(taskId, "all", (d) => d.state === "delivered");
     expect(delivered).toMatchObject({ attempts: 1, last_status: 204 });
     const sent = deliveries(taskId).filter((d) => d.path === "/all");
     expect(sent).toHaveLength(2);
     expect(new Set(sent.map((d) => d.headers["webhook-id"])).size).toBe(1);
-    const after = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
-      items: Array<{ id: string }>;
-    };
-    expect(after.items.some((i) => i.id === listed.id)).toBe(false);
+    expect((await deadLetterPage()).items.some((i) => i.id === listed.id)).toBe(false);
   });
 
   it("dead-letters a delivery after max_attempts, driven through the consumer", async () => {
     const taskId = newTaskId();
     subscriberAnswers(taskId, () => new Response("down", { status: 503 }));
     await postWebhook(completedWithImage(taskId));
-    const first = await eventually(async () => {
-      const view = await taskView(taskId);
-      const d = (
-        view.deliveries as Array<{ subscription: string; attempts: number; event: string }>
-      ).find((x) => x.subscription === "gallery" && x.attempts === 1);
-      return d;
-    });
+    const first = await deliveryWhen(taskId, "gallery", (d) => d.attempts === 1);
     const message = { task_id: taskId, event: first.event, subscription: "gallery", series: 1 };
     for (const attempt of [2, 3]) {
       const batch = createMessageBatch("midhook-deliveries", [
@@ -246,45 +224,36 @@ describe("forwarding", () => {
       if (attempt === 2) {
         expect(result.retryMessages).toEqual([{ msgId: "m2" }]);
         const view = await taskView(taskId);
-        const d = view.deliveries.find(
-          (x) => (x as { subscription: string }).subscription === "gallery",
-        ) as {
-          next_attempt_at: string;
-        };
+        const d = view.deliveries.find((x) => x.subscription === "gallery");
         // the second failure waits the second step of the schedule, about 30 s
-        expect(Date.parse(d.next_attempt_at) - Date.now()).toBeGreaterThan(20_000);
+        expect(Date.parse(d?.next_attempt_at ?? "") - Date.now()).toBeGreaterThan(20_000);
       } else expect(result.explicitAcks).toEqual(["m3"]);
     }
-    expect(await deliveryOf(taskId, "gallery", "task.completed")).toMatchObject({
+    expect(await settledDelivery(taskId, "gallery", "task.completed")).toMatchObject({
       state: "failed",
       attempts: 3,
     });
-    await eventually(async () => {
-      const page = (await (await adminGet("/v1/dead-letters?limit=500")).json()) as {
-        items: Array<Record<string, unknown>>;
-      };
-      return page.items.find((i) => i.task_id === taskId && i.subscription === "gallery");
-    });
+    await eventually(async () =>
+      (await deadLetterPage()).items.find(
+        (i) => i.task_id === taskId && i.subscription === "gallery",
+      ),
+    );
   });
 
   it.each(["its alarm a minute later", "POST /v1/tasks/{id}/redeliver"])(
     "keeps the event when SUBSCRIPTIONS is broken and delivers it once fixed, through %s",
     async (recovery) => {
       const taskId = newTaskId();
-      const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+      const stub = taskObject(env, taskId);
       const good = env.SUBSCRIPTIONS;
       const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-      env.SUBSCRIPTIONS = '[{"id":"x","url":"ftp://nope"}]';
-      try {
-        expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
-        expect(errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS"))).toBe(true);
-        expect((await taskView(taskId)).deliveries).toEqual([]);
-        const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
-        expect((alarm ?? 0) - Date.now()).toBeGreaterThan(30_000);
-      } finally {
-        env.SUBSCRIPTIONS = good;
-        errors.mockRestore();
-      }
+      overrideEnv({ SUBSCRIPTIONS: '[{"id":"x","url":"ftp://nope"}]' });
+      expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
+      expect(errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS"))).toBe(true);
+      expect((await taskView(taskId)).deliveries).toEqual([]);
+      const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+      expect((alarm ?? 0) - Date.now()).toBeGreaterThan(30_000);
+      env.SUBSCRIPTIONS = good;
       if (recovery.startsWith("POST")) {
         expect((await adminPost(`/v1/tasks/${taskId}/redeliver`)).status).toBe(200);
       } else {
@@ -315,7 +284,7 @@ describe("lost queue messages", () => {
     const taskId = newTaskId();
     await postWebhook(v2Event(taskId, "pending", 0));
     await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
-    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+    const stub = taskObject(env, taskId);
     // As if the message had been queued an hour ago and lost (a `wrangler dev` restart).
     await runInDurableObject(stub, (_, state) => {
       state.storage.sql.exec(

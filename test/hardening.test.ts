@@ -2,11 +2,14 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { taskObject } from "../src/bindings";
 import { parseSubscriptions } from "../src/delivery/subscriptions";
 import { archiveImage } from "../src/images/archive";
 import { isPrivateAddress } from "../src/lib/net";
-import { adminGet, clone, fixtures, newTaskId, postWebhook, SECRET, taskView } from "./helpers";
-import { deliveries, eventually, fetchedImages, pngBytes, serveImage } from "./outbound";
+import { clone, fixtures } from "./support/fixtures";
+import { ALL_KEY, GALLERY_KEY, SECRET } from "./support/keys";
+import { deliveries, eventually, fetchedImages, pngBytes, serveImage } from "./support/network";
+import { adminGet, newTaskId, postWebhook, taskView } from "./support/requests";
 
 const utf16 = (text: string) => {
   const bytes = new Uint8Array(text.length * 2);
@@ -105,45 +108,39 @@ describe("bad input", () => {
 describe("secret hygiene", () => {
   it("keeps the GoAPI secret and the subscription keys out of logs, storage, deliveries and errors", async () => {
     const lines: string[] = [];
-    const spies = (["log", "info", "warn", "error", "debug"] as const).map((level) =>
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
         lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
-      }),
-    );
-    const taskId = newTaskId();
-    const subscriptionKeys = [
-      "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
-      "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
-    ];
-    const errorBodies: string[] = [];
-    try {
-      const body = clone(fixtures.v1Completed);
-      body.data.task_id = taskId;
-      body.data.config.webhook_config.secret = SECRET;
-      (body.data.input as Record<string, unknown>).prompt = `a cat, token ${SECRET} inline`;
-      body.data.output.image_url = serveImage(
-        `/${taskId}/main.png`,
-        () => new Response(pngBytes(128), { headers: { "content-type": "image/png" } }),
-      );
-      body.data.output.temporary_image_urls = [];
-      expect((await postWebhook(body)).status).toBe(200);
-      for (const [payload, secret] of [
-        [body, `${SECRET}x`],
-        [{ task_id: `bad/${SECRET}`, status: "pending" }, SECRET],
-        [{ ...body, data: { ...body.data, status: 7 } }, SECRET],
-        [`{"task_id":"${SECRET}"`, SECRET],
-      ] as const) {
-        errorBodies.push(await (await postWebhook(payload, { secret })).text());
-      }
-      errorBodies.push(await (await adminGet("/v1/tasks/x", SECRET)).text());
-      await eventually(() => (deliveries(taskId).length >= 2 ? true : undefined));
-    } finally {
-      for (const spy of spies) spy.mockRestore();
+      });
     }
+    const taskId = newTaskId();
+    const subscriptionKeys = [ALL_KEY, GALLERY_KEY];
+    const errorBodies: string[] = [];
+    const body = clone(fixtures.v1Completed);
+    body.data.task_id = taskId;
+    body.data.config.webhook_config.secret = SECRET;
+    (body.data.input as Record<string, unknown>).prompt = `a cat, token ${SECRET} inline`;
+    body.data.output.image_url = serveImage(
+      `/${taskId}/main.png`,
+      () => new Response(pngBytes(128), { headers: { "content-type": "image/png" } }),
+    );
+    body.data.output.temporary_image_urls = [];
+    expect((await postWebhook(body)).status).toBe(200);
+    for (const [payload, secret] of [
+      [body, `${SECRET}x`],
+      [{ task_id: `bad/${SECRET}`, status: "pending" }, SECRET],
+      [{ ...body, data: { ...body.data, status: 7 } }, SECRET],
+      [`{"task_id":"${SECRET}"`, SECRET],
+    ] as const) {
+      errorBodies.push(await (await postWebhook(payload, { secret })).text());
+    }
+    errorBodies.push(await (await adminGet("/v1/tasks/x", SECRET)).text());
+    await eventually(() => (deliveries(taskId).length >= 2 ? true : undefined));
 
-    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
+    vi.restoreAllMocks();
+    const stub = taskObject(env, taskId);
     const rows = await runInDurableObject(stub, (_, state) =>
-      ["task", "events", "images", "deliveries", "attempts"].map((table) =>
+      ["task", "events", "images", "deliveries"].map((table) =>
         JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray()),
       ),
     );

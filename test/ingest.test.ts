@@ -1,17 +1,20 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { taskObject } from "../src/bindings";
+import { migrate, SCHEMA_VERSION } from "../src/task/schema";
+import { overrideEnv } from "./support/env";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import { PREVIOUS_SECRET, SECRET } from "./support/keys";
 import {
   adminGet,
-  clone,
-  fixtures,
+  type IngestAnswer,
+  ingest,
   newTaskId,
-  PREVIOUS_SECRET,
   postWebhook,
-  SECRET,
   taskObjectCount,
   taskView,
-  v2Event,
-} from "./helpers";
+} from "./support/requests";
 
 /** Asserts `response` is the JSON error envelope with `status` and `code`. */
 async function expectError(response: Response, status: number, code: string) {
@@ -76,11 +79,11 @@ describe("POST /webhooks/goapi", () => {
 
   it("acknowledges a redelivery as a duplicate with the original event id", async () => {
     const body = withTaskId(fixtures.v2Finished, newTaskId());
-    const first = (await (await postWebhook(body)).json()) as { event: string };
+    const first = await ingest(body);
     const again = await postWebhook(body);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ duplicate: true, event: first.event });
-    const view = await taskView(body.task_id as string);
+    const view = await taskView(first.task_id);
     expect(view.events).toHaveLength(1);
     expect(view.events[0]?.duplicates).toBe(1);
   });
@@ -88,14 +91,11 @@ describe("POST /webhooks/goapi", () => {
   it("records 50 concurrent identical deliveries as one event", async () => {
     const body = withTaskId(fixtures.v1Completed, newTaskId());
     const responses = await Promise.all(Array.from({ length: 50 }, () => postWebhook(body)));
-    const results = (await Promise.all(responses.map((r) => r.json()))) as Array<{
-      duplicate: boolean;
-      event: string;
-    }>;
+    const results = await Promise.all(responses.map((r) => r.json<IngestAnswer>()));
     expect(responses.every((r) => r.status === 200)).toBe(true);
     expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
     expect(new Set(results.map((r) => r.event)).size).toBe(1);
-    const view = await taskView((body.data as { task_id: string }).task_id);
+    const view = await taskView(results[0]?.task_id ?? "");
     expect(view.events).toHaveLength(1);
     expect(view.events[0]?.duplicates).toBe(49);
   });
@@ -158,20 +158,16 @@ describe("POST /webhooks/goapi", () => {
 
   it("answers 503 so GoAPI redelivers when the Durable Object fails", async () => {
     const taskId = newTaskId();
-    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
-    const failing = vi.spyOn(env.TASKS, "get").mockImplementation(() => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementation(() => {
       throw new Error("simulated storage outage");
     });
-    try {
-      await expectError(
-        await postWebhook(withTaskId(fixtures.v2Pending, taskId)),
-        503,
-        "storage_unavailable",
-      );
-    } finally {
-      failing.mockRestore();
-      errors.mockRestore();
-    }
+    await expectError(
+      await postWebhook(withTaskId(fixtures.v2Pending, taskId)),
+      503,
+      "storage_unavailable",
+    );
+    failing.mockRestore();
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
   });
 });
@@ -254,16 +250,11 @@ describe("POST /webhooks/goapi rejections store nothing and never echo a secret"
   it.each(["", " , "])(
     "answers 503 not_configured, never 'accept all', when GOAPI_WEBHOOK_SECRET is %j",
     async (value) => {
-      const configured = env.GOAPI_WEBHOOK_SECRET;
-      env.GOAPI_WEBHOOK_SECRET = value;
-      try {
-        await expectNothingStored(taskId, async () => {
-          await expectError(await postWebhook(body(), { secret: "" }), 503, "not_configured");
-          await expectError(await postWebhook(body(), { secret: value }), 503, "not_configured");
-        });
-      } finally {
-        env.GOAPI_WEBHOOK_SECRET = configured;
-      }
+      overrideEnv({ GOAPI_WEBHOOK_SECRET: value });
+      await expectNothingStored(taskId, async () => {
+        await expectError(await postWebhook(body(), { secret: "" }), 503, "not_configured");
+        await expectError(await postWebhook(body(), { secret: value }), 503, "not_configured");
+      });
     },
   );
 
@@ -282,5 +273,51 @@ describe("GET /healthz", () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true });
     expect(await taskObjectCount()).toBe(before);
+  });
+});
+
+describe("a task's tables", () => {
+  const tablesOf = (sql: SqlStorage) =>
+    sql
+      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .toArray()
+      .map((row) => row.name);
+
+  it("creates a new task's tables at the current schema version", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const { tables, version } = await runInDurableObject(taskObject(env, taskId), (_, state) => ({
+      tables: tablesOf(state.storage.sql),
+      version: state.storage.sql.exec("SELECT version FROM schema_version").one().version,
+    }));
+    expect(tables).toEqual(
+      expect.arrayContaining(["deliveries", "events", "images", "schema_version", "task"]),
+    );
+    expect(tables).not.toContain("attempts");
+    expect(version).toBe(SCHEMA_VERSION);
+  });
+
+  it("upgrades a database made before schema versions, keeping what it recorded", async () => {
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "processing", 10));
+    const tables = await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      const sql = state.storage.sql;
+      // What the first release left: no version table, and an attempts log.
+      sql.exec("DROP TABLE schema_version");
+      sql.exec(
+        `CREATE TABLE attempts (event_id TEXT NOT NULL, subscription TEXT NOT NULL,
+           series INTEGER NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, status INTEGER,
+           error TEXT, duration_ms INTEGER NOT NULL)`,
+      );
+      migrate(sql);
+      migrate(sql);
+      return {
+        names: tablesOf(sql),
+        version: sql.exec("SELECT version FROM schema_version").toArray(),
+      };
+    });
+    expect(tables.names).not.toContain("attempts");
+    expect(tables.version).toEqual([{ version: SCHEMA_VERSION }]);
+    expect((await taskView(taskId)).events.map((e) => e.id)).toEqual([event]);
   });
 });

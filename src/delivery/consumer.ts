@@ -1,23 +1,20 @@
-// Queue consumers: the delivery queue POSTs signed events to subscribers and retries through
-// the queue; the dead-letter queue lists deliveries that gave up.
+// The Worker's queue consumers: the delivery queue makes one attempt per message and lets the
+// task's Durable Object decide what follows; the dead-letter queue lists deliveries that gave up.
+
 import { z } from "zod";
-import { version } from "../../package.json";
-import { DEAD_LETTER_LOG_NAME } from "../dead-letter-log";
-import type { DeliveryMessage } from "../task-object";
+import { deadLetterLog, taskObject } from "../bindings";
+import type { DeliveryMessage } from "../contract";
+import { errorText } from "../lib/errors";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
-import { parseRetryAfter } from "./retry";
-import { signStandardWebhook } from "./sign";
-import { resolveSecret, type Subscription, subscriptionsOf } from "./subscriptions";
+import { CONFIG_RETRY_SECONDS } from "./policy";
+import { postSigned } from "./post";
+import { type Subscription, subscriptionsOf } from "./subscriptions";
 
-/** Queue names as in wrangler.toml; the consumer tells its two queues apart by them. */
-export const DELIVERY_QUEUE_NAME = "midhook-deliveries";
-export const DEAD_LETTER_QUEUE_NAME = "midhook-dead-letters";
+/** The dead-letter queue's name as in wrangler.toml: the consumer tells its queues apart by it. */
+const DEAD_LETTER_QUEUE_NAME = "midhook-dead-letters";
 
-const USER_AGENT = `midhook/${version}`;
 /** How long an attempt may hold its delivery beyond the subscription's timeout. */
 const LEASE_MARGIN_MS = 30_000;
-/** Delay before a message is tried again while SUBSCRIPTIONS is invalid. */
-const CONFIG_RETRY_SECONDS = 60;
 
 const deliveryMessageSchema = z.object({
   task_id: z.string().min(1),
@@ -63,7 +60,7 @@ async function deliver(
   if (body === null) return;
   const subscription = subscriptions.find((s) => s.id === body.subscription);
   try {
-    const task = env.TASKS.get(env.TASKS.idFromName(body.task_id));
+    const task = taskObject(env, body.task_id);
     if (subscription === undefined) {
       await task.recordAttempt(body.event, body.subscription, body.series, {
         status: null,
@@ -77,14 +74,16 @@ async function deliver(
       return;
     }
     const lease = subscription.timeout_ms + LEASE_MARGIN_MS;
-    const stored = await task.beginAttempt(body.event, subscription.id, body.series, lease);
-    if (stored === null) {
+    const start = await task.beginAttempt(body.event, subscription.id, body.series, lease);
+    if (start.kind === "skip") {
       message.ack();
       return;
     }
     const payload =
-      subscription.format === "goapi" ? formatGoapiEvent(stored) : formatMidhookEvent(stored);
-    const report = await post(subscription, stored.id, payload, env);
+      subscription.format === "goapi"
+        ? formatGoapiEvent(start.stored)
+        : formatMidhookEvent(start.stored);
+    const report = await postSigned(subscription, start.stored.id, payload, env);
     const result = await task.recordAttempt(body.event, subscription.id, body.series, {
       ...report,
       maxAttempts: subscription.max_attempts,
@@ -96,66 +95,8 @@ async function deliver(
     if (result.outcome === "failed") await env.DEAD_LETTER_QUEUE.send(body);
     message.ack();
   } catch (err) {
-    console.error("delivery attempt could not be recorded; the queue retries it", String(err));
+    console.error("delivery attempt could not be recorded; the queue retries it", errorText(err));
     message.retry();
-  }
-}
-
-/** POSTs one signed body and reports what happened, without throwing. */
-async function post(
-  subscription: Subscription,
-  eventId: string,
-  body: string,
-  env: Env,
-): Promise<{
-  status: number | null;
-  error: string | null;
-  durationMs: number;
-  retryAfterSeconds: number | null;
-}> {
-  const secret = resolveSecret(subscription.secret, { ...env });
-  if (!secret.ok) {
-    return { status: null, error: secret.error, durationMs: 0, retryAfterSeconds: null };
-  }
-  const timestamp = Math.floor(Date.now() / 1000);
-  const headers: Record<string, string> = {
-    ...subscription.headers,
-    "content-type": "application/json",
-    "user-agent": USER_AGENT,
-    "webhook-id": eventId,
-    "webhook-timestamp": String(timestamp),
-    "webhook-signature": await signStandardWebhook(secret.value, eventId, timestamp, body),
-  };
-  if (subscription.format === "goapi") headers["x-webhook-secret"] = secret.value;
-
-  const started = Date.now();
-  try {
-    const response = await fetch(subscription.url, {
-      method: "POST",
-      headers,
-      body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(subscription.timeout_ms),
-    });
-    await response.body?.cancel();
-    const ok = response.status >= 200 && response.status < 300;
-    return {
-      status: response.status,
-      error: ok ? null : `HTTP ${response.status}`,
-      durationMs: Date.now() - started,
-      retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
-    };
-  } catch (err) {
-    const timedOut = err instanceof Error && err.name === "TimeoutError";
-    const reason = err instanceof Error ? err.message.slice(0, 120) : "unknown";
-    return {
-      status: null,
-      error: timedOut
-        ? `timed out after ${subscription.timeout_ms} ms`
-        : `network error: ${reason}`,
-      durationMs: Date.now() - started,
-      retryAfterSeconds: null,
-    };
   }
 }
 
@@ -164,14 +105,15 @@ async function recordDeadLetter(message: Message<unknown>, env: Env): Promise<vo
   const body = parseMessage(message);
   if (body === null) return;
   try {
-    const task = env.TASKS.get(env.TASKS.idFromName(body.task_id));
-    const info = await task.deadLetter(body.event, body.subscription, "the delivery queue gave up");
-    if (info !== null) {
-      await env.DEAD_LETTER_LOG.get(env.DEAD_LETTER_LOG.idFromName(DEAD_LETTER_LOG_NAME)).add(info);
-    }
+    const info = await taskObject(env, body.task_id).deadLetter(
+      body.event,
+      body.subscription,
+      "the delivery queue gave up",
+    );
+    if (info !== null) await deadLetterLog(env).add(info);
     message.ack();
   } catch (err) {
-    console.error("dead letter could not be recorded; retrying", String(err));
+    console.error("dead letter could not be recorded; retrying", errorText(err));
     message.retry();
   }
 }

@@ -1,28 +1,5 @@
-// The bodies POSTed to subscribers: the `midhook` event and GoAPI's own shape (SPEC §5).
-import type { EventType, TaskEvent } from "../goapi/events";
-
-/** An image as the admin API shows it; forwarded without `state`. */
-export interface ImageView {
-  name: string;
-  url: string | null;
-  source_url: string;
-  content_type: string | null;
-  bytes: number | null;
-  sha256: string | null;
-  error: string | null;
-  state: "pending" | "stored" | "failed";
-}
-
-/** Everything a delivery body is built from, as the task's Durable Object keeps it. */
-export interface StoredEvent {
-  id: string;
-  type: EventType;
-  created_at: string;
-  event: TaskEvent;
-  /** GoAPI's body with secrets removed, as JSON text. */
-  payload: string;
-  images: ImageView[];
-}
+// The bodies POSTed to subscribers: the `midhook` event and GoAPI's own shape.
+import type { StoredEvent } from "../contract";
 
 /** The default `midhook` format. */
 export function formatMidhookEvent(stored: StoredEvent): string {

@@ -2,13 +2,11 @@
 // secret resolution and event matching. Pure: also used by `npm run check-config` in Node.
 import { z } from "zod";
 import { EVENT_TYPES, type EventType } from "../goapi/events";
-import { isPrivateAddress } from "../lib/net";
+import { isPrivateAddress, LOOPBACK_HOSTS } from "../lib/net";
 
-export const DEFAULT_EVENTS: EventType[] = ["task.created", "task.completed", "task.failed"];
+const DEFAULT_EVENTS: EventType[] = ["task.created", "task.completed", "task.failed"];
 /** Cloudflare Queues allows at most 100 retries per message. */
-export const MAX_ATTEMPTS_LIMIT = 100;
-
-const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const MAX_ATTEMPTS_LIMIT = 100;
 /** Headers midhook sets itself; a subscription may not override them. */
 const RESERVED_HEADERS =
   /^(content-type|content-length|host|user-agent|webhook-.*|x-webhook-secret)$/i;
@@ -24,7 +22,7 @@ const subscriptionUrl = z.string().superRefine((value, ctx) => {
   if (url.username !== "" || url.password !== "") {
     ctx.addIssue({ code: "custom", message: "must not carry credentials" });
   }
-  const loopback = LOOPBACK.has(url.hostname);
+  const loopback = LOOPBACK_HOSTS.has(url.hostname);
   if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
     ctx.addIssue({ code: "custom", message: "must be https (http only for localhost)" });
   }
@@ -39,7 +37,7 @@ const subscriptionSecret = z
     message: "must be env:NAME or a whsec_ key",
   });
 
-export const subscriptionSchema = z.strictObject({
+const subscriptionSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ -"),
   url: subscriptionUrl,
   secret: subscriptionSecret,

@@ -1,6 +1,6 @@
 // The internal task event every GoAPI payload is normalized to, and the rules that order events.
 
-/** Normalized task status (SPEC §3). */
+/** Normalized task status: GoAPI's many spellings in both APIs come down to these four. */
 export type TaskStatus = "pending" | "processing" | "completed" | "failed";
 
 /** Event types sent downstream. */
@@ -24,7 +24,6 @@ export interface TaskEvent {
   taskId: string;
   taskType: string;
   model: string;
-  shape: "v1" | "v2";
   status: TaskStatus;
   rawStatus: string;
   /** 0-100; always 100 once completed. */
@@ -47,12 +46,12 @@ export function eventTypeOf(status: TaskStatus): EventType {
   return EVENT_TYPE_OF[status];
 }
 
-/** Two deliveries with the same identity are the same event (SPEC §3). */
+/** Two deliveries with the same identity (status and progress) are the same event. */
 export function eventIdentity(event: Pick<TaskEvent, "status" | "progress">): string {
   return `${event.status}:${event.progress}`;
 }
 
-export function isTerminal(status: TaskStatus): boolean {
+function isTerminal(status: TaskStatus): boolean {
   return status === "completed" || status === "failed";
 }
 

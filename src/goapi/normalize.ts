@@ -59,7 +59,6 @@ function fromV2(p: V2Payload): TaskEvent {
     taskId: p.task_id,
     taskType,
     model: "midjourney",
-    shape: "v2",
     status,
     rawStatus: p.status,
     progress: progressOf(status, result.task_progress),
@@ -79,7 +78,6 @@ function fromV1(p: V1Payload): TaskEvent {
     taskId: data.task_id,
     taskType: nonEmpty(data.task_type) ?? "unknown",
     model: nonEmpty(data.model) ?? "midjourney",
-    shape: "v1",
     status,
     rawStatus: data.status,
     progress: progressOf(status, output.progress),
@@ -98,9 +96,9 @@ function v1ErrorText(error: V1Payload["data"]["error"]): string | null {
 }
 
 /** Midjourney returns 4 tiles; a body listing more is cut here so it cannot fan out copies. */
-export const MAX_TILES = 16;
+const MAX_TILES = 16;
 
-/** SPEC §4 naming: `image_url` → main; `image_urls[i]` → i+1, or `temporary_image_urls` when empty. */
+/** Image names: `image_url` → main; `image_urls[i]` → i+1, or `temporary_image_urls` when it is empty. */
 function imageSources(
   imageUrl: string | null | undefined,
   imageUrls: unknown[] | null | undefined,

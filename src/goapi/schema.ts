@@ -1,4 +1,5 @@
-// zod schemas of the two body shapes GoAPI posts to a webhook endpoint (../../README.md, "Payloads").
+// zod schemas of the two body shapes GoAPI posts to a webhook endpoint: v2 (the legacy MJ API's
+// fetch object) and v1 (the unified API's `{ timestamp, data }`).
 import { z } from "zod";
 
 /**
@@ -7,7 +8,7 @@ import { z } from "zod";
  */
 export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
-export const taskIdSchema = z
+const taskIdSchema = z
   .string()
   .regex(TASK_ID_PATTERN, "must be 1-128 characters of A-Z a-z 0-9 _ . : - (no slashes)");
 

@@ -1,4 +1,5 @@
 // Copying one result image from GoAPI's host into R2, streamed and hashed on the way.
+import { concatBytes, toHex } from "../lib/bytes";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
 
 export interface ArchiveLimits {
@@ -38,6 +39,7 @@ export async function archiveImage(
   limits: ArchiveLimits,
 ): Promise<ArchiveOutcome> {
   let name = fallbackName(slot, sourceUrl);
+  let metered: Metered | undefined;
   try {
     const signal = AbortSignal.timeout(limits.timeoutMs);
     const { response, url } = await fetchAllowed(sourceUrl, limits.hosts, signal);
@@ -56,7 +58,7 @@ export async function archiveImage(
     }
     if (response.body === null) throw new ArchiveError("empty response body", true);
 
-    const metered = meter(response.body, limits.maxBytes);
+    metered = meter(response.body, limits.maxBytes);
     const key = imageKey(taskId, name);
     const httpMetadata = { contentType: kind.contentType };
     if (length !== null && Number.isSafeInteger(length)) {
@@ -70,9 +72,12 @@ export async function archiveImage(
   } catch (err) {
     if (err instanceof ArchiveError)
       return { ok: false, name, error: err.message, retryable: err.retryable };
+    // The meter's own error may reach here wrapped by R2's put: ask the meter, not the message.
+    if (metered?.oversize()) {
+      return { ok: false, name, error: tooLarge(limits.maxBytes), retryable: false };
+    }
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    const oversize = message.includes(tooLarge(limits.maxBytes));
-    return { ok: false, name, error: message.slice(0, 200), retryable: !oversize };
+    return { ok: false, name, error: message.slice(0, 200), retryable: true };
   }
 }
 
@@ -114,11 +119,15 @@ async function fetchAllowed(
   throw new ArchiveError(`more than ${MAX_REDIRECTS} redirects`, false);
 }
 
+interface Metered {
+  stream: ReadableStream<Uint8Array>;
+  result: Promise<{ bytes: number; sha256: string }>;
+  /** Whether the stream was cut for passing `maxBytes`. */
+  oversize: () => boolean;
+}
+
 /** Passes `body` through, counting bytes (failing past `maxBytes`) and hashing with SHA-256. */
-function meter(
-  body: ReadableStream<Uint8Array>,
-  maxBytes: number,
-): { stream: ReadableStream<Uint8Array>; result: Promise<{ bytes: number; sha256: string }> } {
+function meter(body: ReadableStream<Uint8Array>, maxBytes: number): Metered {
   const digest = new crypto.DigestStream("SHA-256");
   const hasher = digest.getWriter();
   let bytes = 0;
@@ -136,7 +145,7 @@ function meter(
     }),
   );
   const result = digest.digest.then((hash) => ({ bytes, sha256: toHex(hash) }));
-  return { stream, result };
+  return { stream, result, oversize: () => bytes > maxBytes };
 }
 
 /** Uploads a stream of unknown length in PART_BYTES parts; nothing is visible until complete. */
@@ -153,12 +162,7 @@ async function putMultipart(
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = async () => {
-      const part = new Uint8Array(pendingBytes);
-      let offset = 0;
-      for (const chunk of pending) {
-        part.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
+      const part = concatBytes(pending, pendingBytes);
       parts.push(await upload.uploadPart(parts.length + 1, part));
       pending = [];
       pendingBytes = 0;
@@ -176,8 +180,4 @@ async function putMultipart(
     await upload.abort().catch(() => {});
     throw err;
   }
-}
-
-export function toHex(buffer: ArrayBuffer): string {
-  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -1,14 +1,13 @@
 // Which image URLs midhook may fetch, and what an archived image is called (pure, no I/O).
+import { LOOPBACK_HOSTS } from "../lib/net";
 
-export const DEFAULT_IMAGE_HOSTS = [
+const DEFAULT_IMAGE_HOSTS = [
   "img.midjourneyapi.xyz",
   "img.theapi.app",
   "cdn.midjourney.com",
   "cdn.discordapp.com",
   "media.discordapp.net",
 ];
-
-const LOOPBACK = new Set(["localhost", "127.0.0.1"]);
 
 /** `IMAGE_HOSTS` as a list of lowercase `host` or `host:port` entries. */
 export function parseImageHosts(value: string | undefined): string[] {
@@ -30,7 +29,7 @@ export function isAllowedImageUrl(url: URL, hosts: readonly string[]): boolean {
   if (url.protocol === "https:") {
     return hosts.includes(url.port === "" ? host : `${host}:${url.port}`);
   }
-  if (url.protocol === "http:" && LOOPBACK.has(host)) {
+  if (url.protocol === "http:" && LOOPBACK_HOSTS.has(host)) {
     return hosts.includes(`${host}:${url.port === "" ? "80" : url.port}`);
   }
   return false;
@@ -54,7 +53,7 @@ const IMAGE_EXTENSIONS = new Map([
 ]);
 
 /** The media type without parameters, lowercase. */
-export function mediaType(contentType: string | null): string {
+function mediaType(contentType: string | null): string {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
 }
 
@@ -99,7 +98,7 @@ export function fallbackName(slot: string, url: string): string {
   return ext ? `${slot}.${ext}` : slot;
 }
 
-/** `tasks/{task_id}/{name}` (SPEC §4). */
+/** Where an archived image lives in the bucket: `tasks/{task_id}/{name}`. */
 export function imageKey(taskId: string, name: string): string {
   return `tasks/${taskId}/${name}`;
 }

@@ -1,12 +1,14 @@
-// Reading a request body with a hard size cap, enforced while streaming.
+// Reading a request body with a hard size cap, enforced while streaming, and as JSON.
+import { concatBytes } from "./bytes";
 import { ApiError } from "./errors";
+import { parseJsonBody } from "./json";
 
 /**
  * Reads the whole body, refusing with `413` as soon as more than `maxBytes` arrive, whatever
  * `content-length` claims. A declared length over the cap is refused before reading; the answer
  * then carries `connection: close` so the unread body cannot stall the next request.
  */
-export async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
+async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
   const tooLarge = () =>
     new ApiError(413, "payload_too_large", `body exceeds ${maxBytes} bytes`, {
       connection: "close",
@@ -28,11 +30,25 @@ export async function readBodyLimited(request: Request, maxBytes: number): Promi
     }
     chunks.push(value);
   }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
+  return concatBytes(chunks, total);
+}
+
+/**
+ * The body as JSON, at most `maxBytes` (`413`), valid UTF-8 JSON (`400 invalid_json`) and not
+ * absurdly nested (`422 invalid_payload`). With `allowEmpty`, an empty body reads as undefined.
+ */
+export async function readJsonBody(
+  request: Request,
+  maxBytes: number,
+  options: { allowEmpty?: boolean } = {},
+): Promise<unknown> {
+  const bytes = await readBodyLimited(request, maxBytes);
+  if (options.allowEmpty && bytes.every(isJsonWhitespace)) return undefined;
+  const json = parseJsonBody(bytes);
+  if (!json.ok) throw new ApiError(json.code === "invalid_json" ? 400 : 422, json.code, json.error);
+  return json.value;
+}
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }

@@ -1,4 +1,5 @@
-// The one error type of the HTTP layer and the JSON envelope every error answer uses.
+// The one error type of the HTTP layer, the JSON envelope every error answer uses, and how an
+// unexpected error is written to the log.
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -7,6 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export type ErrorCode =
   | "unauthorized"
   | "not_configured"
+  | "conflict"
   | "payload_too_large"
   | "invalid_json"
   | "invalid_payload"
@@ -54,6 +56,11 @@ export function handleError(err: Error, c: Context): Response {
   if (err instanceof HTTPException) {
     return errorResponse(c, err.status as ContentfulStatusCode, "invalid_request", err.message);
   }
-  console.error("unhandled error", c.req.method, c.req.path, err.stack ?? String(err));
+  console.error("unhandled error", c.req.method, c.req.path, errorText(err));
   return errorResponse(c, 500, "internal_error", "internal error");
+}
+
+/** An unexpected error for the log: its stack when it has one. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? `${err.name}: ${err.message}`) : String(err);
 }

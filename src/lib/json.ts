@@ -5,7 +5,7 @@ export type JsonResult =
   | { ok: false; code: "invalid_json" | "invalid_payload"; error: string };
 
 /** GoAPI payloads nest about 5 levels; far deeper bodies are refused before any recursive walk. */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 /** Parses `bytes` as strict UTF-8 JSON (`invalid_json`) nested at most MAX_JSON_DEPTH deep (`invalid_payload`). */
 export function parseJsonBody(bytes: Uint8Array): JsonResult {

@@ -1,6 +1,10 @@
-// Recognising addresses a gateway must never be pointed at (SSRF): private, link-local,
-// metadata and unspecified IP literals. Host names are not resolved here; Workers' fetch does not
-// reach private networks in production, and this catches literals in configuration.
+// Recognising addresses a gateway must never be pointed at (SSRF): private, link-local, metadata
+// and unspecified IP literals; and the loopback names allowed for local use. Host names are not
+// resolved here; Workers' fetch does not reach private networks in production, and this catches
+// literals in configuration.
+
+/** Loopback host names as `URL.hostname` gives them: allowed over http, for local use only. */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** True for an IP-literal hostname (as `URL.hostname` gives it) in a non-public range, loopback excepted. */
 export function isPrivateAddress(hostname: string): boolean {

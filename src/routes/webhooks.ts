@@ -1,17 +1,16 @@
 // POST /webhooks/goapi: authenticate a GoAPI delivery and record it in its task's Durable Object.
 import { Hono } from "hono";
-import type { AppEnv } from "../app";
+import { type AppEnv, taskObject } from "../bindings";
 import { webhookSecrets } from "../config";
+import type { RecordResult } from "../contract";
 import { normalizeStatus, parseGoapiPayload } from "../goapi/normalize";
 import { removeSecrets } from "../goapi/sanitize";
-import { readBodyLimited } from "../lib/body";
+import { readJsonBody } from "../lib/body";
 import { matchesAnySecret } from "../lib/constant-time";
-import { ApiError } from "../lib/errors";
-import { parseJsonBody } from "../lib/json";
-import type { RecordResult } from "../task-object";
+import { ApiError, errorText } from "../lib/errors";
 
 /** GoAPI payloads are a few KiB; 1 MiB leaves room while bounding what one request can cost. */
-export const MAX_WEBHOOK_BYTES = 1024 * 1024;
+const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
 export const webhooks = new Hono<AppEnv>();
 
@@ -32,9 +31,8 @@ webhooks.post("/goapi", async (c) => {
     throw new ApiError(415, "unsupported_media_type", "send the payload as application/json");
   }
 
-  const json = parseJsonBody(await readBodyLimited(c.req.raw, MAX_WEBHOOK_BYTES));
-  if (!json.ok) throw new ApiError(json.code === "invalid_json" ? 400 : 422, json.code, json.error);
-  const parsed = parseGoapiPayload(json.value);
+  const json = await readJsonBody(c.req.raw, MAX_WEBHOOK_BYTES);
+  const parsed = parseGoapiPayload(json);
   if (!parsed.ok) throw new ApiError(422, "invalid_payload", parsed.error);
   const event = parsed.value;
   if (!normalizeStatus(event.rawStatus).known) {
@@ -44,16 +42,16 @@ webhooks.post("/goapi", async (c) => {
     });
   }
 
-  const payload = JSON.stringify(removeSecrets(json.value, secrets));
+  const payload = JSON.stringify(removeSecrets(json, secrets));
   let recorded: RecordResult;
   try {
-    recorded = await c.env.TASKS.get(c.env.TASKS.idFromName(event.taskId)).recordEvent(
+    recorded = await taskObject(c.env, event.taskId).recordEvent(
       event,
       payload,
       new URL(c.req.url).origin,
     );
   } catch (err) {
-    console.error("recording the event failed", { task_id: event.taskId, error: String(err) });
+    console.error("recording the event failed", { task_id: event.taskId, error: errorText(err) });
     throw new ApiError(503, "storage_unavailable", "the event could not be recorded; retry");
   }
   return c.json(

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { isStale } from "../src/goapi/events";
-import { normalizeStatus, parseGoapiPayload } from "../src/goapi/normalize";
-import { removeSecrets } from "../src/goapi/sanitize";
-import { parseJsonBody } from "../src/lib/json";
-import { clone, fixtures } from "./helpers";
+import { normalizeStatus, parseGoapiPayload } from "../../src/goapi/normalize";
+import { removeSecrets } from "../../src/goapi/sanitize";
+import { parseJsonBody } from "../../src/lib/json";
+import { clone, fixtures } from "../support/fixtures";
 
 function parsed(body: unknown) {
   const result = parseGoapiPayload(body);
@@ -18,7 +17,6 @@ describe("parseGoapiPayload", () => {
       taskId: "c0d39b5a-345c-4448-a7bf-5c299c38a06a",
       taskType: "imagine",
       model: "midjourney",
-      shape: "v2",
       status: "completed",
       progress: 100,
       error: null,
@@ -36,7 +34,6 @@ describe("parseGoapiPayload", () => {
   it("names v1 temporary images 1..4 when image_urls is null", () => {
     const event = parsed(fixtures.v1Completed);
     expect(event.status).toBe("completed");
-    expect(event.shape).toBe("v1");
     expect(event.images.map((i) => i.name)).toEqual(["main", "1", "2", "3", "4"]);
     expect(event.images[1]?.url).toContain("trim=0;1456;816;0");
   });
@@ -139,21 +136,6 @@ describe("normalizeStatus", () => {
       expect(normalizeStatus(raw)).toEqual({ status: "processing", known: false });
     },
   );
-});
-
-describe("isStale", () => {
-  it("never lets progress or status go backwards, and keeps terminal states", () => {
-    const at = (status: "pending" | "processing" | "completed" | "failed", progress: number) => ({
-      status,
-      progress,
-    });
-    expect(isStale(at("processing", 60), at("processing", 40))).toBe(true);
-    expect(isStale(at("processing", 40), at("processing", 60))).toBe(false);
-    expect(isStale(at("processing", 10), at("pending", 0))).toBe(true);
-    expect(isStale(at("pending", 0), at("completed", 100))).toBe(false);
-    expect(isStale(at("completed", 100), at("processing", 90))).toBe(true);
-    expect(isStale(at("failed", 0), at("completed", 100))).toBe(true);
-  });
 });
 
 describe("removeSecrets", () => {

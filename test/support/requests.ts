@@ -1,31 +1,8 @@
-// Shared helpers: requests to the Worker under test, fixtures, and storage probes.
+// Requests to the Worker under test, as GoAPI and an operator send them, and storage probes.
 import { listDurableObjectIds } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import v1Completed from "./fixtures/v1-unified-imagine-completed.json";
-import v1Progress40 from "./fixtures/v1-unified-imagine-progress-40.json";
-import v2Failed from "./fixtures/v2-failed.json";
-import v2Finished from "./fixtures/v2-imagine-finished.json";
-import v2Pending from "./fixtures/v2-imagine-pending.json";
-import v2Progress40 from "./fixtures/v2-imagine-progress-40.json";
-
-/** The secrets configured in vitest.config.ts (current and previous, for rotation). */
-export const SECRET = "test-secret-current";
-export const PREVIOUS_SECRET = "test-secret-previous";
-export const ADMIN_TOKEN = "test-admin-token";
-
-export const fixtures = {
-  v1Completed,
-  v1Progress40,
-  v2Failed,
-  v2Finished,
-  v2Pending,
-  v2Progress40,
-};
-
-/** A deep copy of a fixture, with `changes` applied by the caller. */
-export function clone<T>(value: T): T {
-  return structuredClone(value);
-}
+import type { DeadLetterPage, TaskView } from "../../src/contract";
+import { ADMIN_TOKEN, SECRET } from "./keys";
 
 export interface PostOptions {
   secret?: string | null;
@@ -52,6 +29,23 @@ export function postWebhook(body: unknown, options: PostOptions = {}): Promise<R
   });
 }
 
+/** The ingest's answer to a delivery it accepted. */
+export interface IngestAnswer {
+  ok: true;
+  task_id: string;
+  event: string;
+  duplicate: boolean;
+  stale: boolean;
+}
+
+/** POSTs a delivery and returns the accepted answer, failing unless it was a 200. */
+export async function ingest(body: unknown, options: PostOptions = {}): Promise<IngestAnswer> {
+  const response = await postWebhook(body, options);
+  if (response.status !== 200)
+    throw new Error(`ingest: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
 /** GET on the admin API with the test token (or `token`). */
 export function adminGet(path: string, token: string | null = ADMIN_TOKEN): Promise<Response> {
   const headers: Record<string, string> = {};
@@ -59,26 +53,27 @@ export function adminGet(path: string, token: string | null = ADMIN_TOKEN): Prom
   return exports.default.fetch(`https://midhook.test${path}`, { headers });
 }
 
+/** POST on the admin API with the test token; `body` is sent as JSON. */
+export function adminPost(path: string, body?: unknown): Promise<Response> {
+  return exports.default.fetch(`https://midhook.test${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
 /** The admin view of a task, asserting it exists. */
-export async function taskView(taskId: string) {
+export async function taskView(taskId: string): Promise<TaskView> {
   const response = await adminGet(`/v1/tasks/${taskId}`);
   if (response.status !== 200) throw new Error(`task ${taskId}: ${response.status}`);
-  return (await response.json()) as {
-    task_id: string;
-    task_type: string;
-    status: string;
-    progress: number;
-    events: Array<{
-      id: string;
-      type: string;
-      status: string;
-      progress: number;
-      duplicates: number;
-      stale: boolean;
-    }>;
-    images: unknown[];
-    deliveries: unknown[];
-  };
+  return response.json();
+}
+
+/** A page of the dead-letter list (the largest page, by default). */
+export async function deadLetterPage(query = "limit=500"): Promise<DeadLetterPage> {
+  const response = await adminGet(`/v1/dead-letters?${query}`);
+  if (response.status !== 200) throw new Error(`dead letters: ${response.status}`);
+  return response.json();
 }
 
 /** How many task Durable Objects exist: zero after a rejected request means nothing was stored. */
@@ -89,13 +84,4 @@ export async function taskObjectCount(): Promise<number> {
 /** A unique task id, so tests sharing storage never collide. */
 export function newTaskId(): string {
   return crypto.randomUUID();
-}
-
-/** A v2 progress event for `taskId`. */
-export function v2Event(taskId: string, status: string, progress: number): unknown {
-  const body = clone(fixtures.v2Progress40);
-  body.task_id = taskId;
-  body.status = status;
-  body.task_result.task_progress = progress;
-  return body;
 }

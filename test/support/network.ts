@@ -1,7 +1,8 @@
-// The fake network every test runs against: `fetch` from the Worker and its Durable Objects is
-// intercepted. https://images.test serves registered images; https://subscriber.test records
+// The fake network every Worker test runs against: `fetch` from the Worker and its Durable Objects
+// is intercepted. https://images.test serves registered images; https://subscriber.test records
 // deliveries; any other request fails the test that made it.
 import { afterEach, expect, vi } from "vitest";
+import { toHex } from "../../src/lib/bytes";
 
 export interface Received {
   url: string;
@@ -66,8 +67,7 @@ export function pngBytes(size: number, fill = 7): Uint8Array {
 }
 
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
 async function fakeNetwork(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -94,7 +94,8 @@ async function fakeNetwork(input: RequestInfo | URL, init?: RequestInit): Promis
   throw new TypeError(`unexpected outbound request in a test: ${request.method} ${request.url}`);
 }
 
-vi.spyOn(globalThis, "fetch").mockImplementation(fakeNetwork);
+// A stubbed global, not a spy: restoreMocks restores spies before every test.
+vi.stubGlobal("fetch", fakeNetwork);
 
 afterEach(() => {
   const seen = unexpected.splice(0);

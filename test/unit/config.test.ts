@@ -1,9 +1,6 @@
-import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { configProblems } from "../src/config";
-import { parseRetryAfter, retryDelaySeconds } from "../src/delivery/retry";
-import { signStandardWebhook } from "../src/delivery/sign";
-import { matchingSubscriptions, parseSubscriptions } from "../src/delivery/subscriptions";
+import { configProblems } from "../../src/config";
+import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
 const KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const base = {
@@ -122,44 +119,5 @@ describe("configProblems", () => {
       "PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com",
       expect.stringMatching(/^subscriptions\[0\]: /),
     ]);
-  });
-});
-
-describe("retry schedule", () => {
-  it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
-    const middle = () => 0.5;
-    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 20].map((n) => retryDelaySeconds(n, null, middle))).toEqual([
-      5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 43200,
-    ]);
-  });
-
-  it("jitters by at most 20% and never goes below Retry-After", () => {
-    expect(retryDelaySeconds(2, null, () => 0)).toBe(24);
-    expect(retryDelaySeconds(2, null, () => 1)).toBe(36);
-    expect(retryDelaySeconds(1, 900, () => 0.5)).toBe(900);
-    expect(retryDelaySeconds(1, 10 ** 9, () => 0.5)).toBe(43200);
-  });
-
-  it("reads Retry-After as seconds or an HTTP date", () => {
-    const now = Date.parse("2026-01-01T00:00:00Z");
-    expect(parseRetryAfter("120", now)).toBe(120);
-    expect(parseRetryAfter("Thu, 01 Jan 2026 00:10:00 GMT", now)).toBe(600);
-    expect(parseRetryAfter("soon", now)).toBeNull();
-    expect(parseRetryAfter(null, now)).toBeNull();
-  });
-});
-
-describe("signStandardWebhook", () => {
-  it("produces a signature the standardwebhooks library accepts", async () => {
-    const timestamp = Math.floor(Date.now() / 1000);
-    const body = '{"id":"evt_1","type":"task.completed"}';
-    const signature = await signStandardWebhook(KEY, "evt_1", timestamp, body);
-    expect(signature).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
-    const headers = {
-      "webhook-id": "evt_1",
-      "webhook-timestamp": String(timestamp),
-      "webhook-signature": signature,
-    };
-    expect(new Webhook(KEY).verify(body, headers)).toEqual({ id: "evt_1", type: "task.completed" });
   });
 });

@@ -1,0 +1,136 @@
+// The types both sides of an RPC or a queue message share: what the task's Durable Object
+// answers to the routes and the consumers, the queue message, and the admin views. No code.
+import type { EventType, TaskEvent, TaskStatus } from "./goapi/events";
+
+/** What recording one GoAPI delivery did: a new event, a duplicate of one, or a stale one. */
+export interface RecordResult {
+  event: string;
+  duplicate: boolean;
+  stale: boolean;
+}
+
+export type ImageState = "pending" | "stored" | "failed";
+
+/** An image as the admin view shows it; forwarded without `state`. */
+export interface ImageView {
+  name: string;
+  url: string | null;
+  source_url: string;
+  content_type: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  error: string | null;
+  state: ImageState;
+}
+
+export type DeliveryState = "pending" | "delivered" | "failed";
+
+/** One delivery (an event to one subscription) in the admin view. */
+export interface DeliveryView {
+  subscription: string;
+  event: string;
+  state: DeliveryState;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+}
+
+/** One recorded event in the admin view. */
+export interface EventView {
+  id: string;
+  type: EventType;
+  status: TaskStatus;
+  progress: number;
+  received_at: string;
+  duplicates: number;
+  stale: boolean;
+}
+
+/** `GET /v1/tasks/{id}`. */
+export interface TaskView {
+  task_id: string;
+  task_type: string;
+  /** The v1 `model`, or midjourney. */
+  model: string;
+  status: TaskStatus;
+  progress: number;
+  created_at: string;
+  updated_at: string;
+  events: EventView[];
+  images: ImageView[];
+  deliveries: DeliveryView[];
+}
+
+/** Everything a delivery body is built from, as the task's Durable Object keeps it. */
+export interface StoredEvent {
+  id: string;
+  type: EventType;
+  created_at: string;
+  event: TaskEvent;
+  /** GoAPI's body with secrets removed, as JSON text. */
+  payload: string;
+  images: ImageView[];
+}
+
+/** The queue message of one delivery: ids only, the body is read from the task's object. */
+export interface DeliveryMessage {
+  task_id: string;
+  event: string;
+  subscription: string;
+  series: number;
+}
+
+/** Whether a queued delivery should be attempted now. */
+export type AttemptStart =
+  | { kind: "send"; stored: StoredEvent; attempt: number }
+  /** Delivered, failed, taken over by a newer series, or held by another attempt's lease. */
+  | { kind: "skip" };
+
+/** What the delivery consumer reports after one attempt. */
+export interface AttemptReport {
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  retryAfterSeconds: number | null;
+  maxAttempts: number;
+}
+
+/** What the queue should do with the message after an attempt was recorded. */
+export type AttemptOutcome =
+  | { outcome: "delivered" }
+  | { outcome: "retry"; delaySeconds: number }
+  | { outcome: "failed" }
+  | { outcome: "superseded" };
+
+/** A failed delivery, as the dead-letter list shows it (a type: it is also a SQLite row). */
+export type DeadLetterInfo = {
+  task_id: string;
+  event: string;
+  subscription: string;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  failed_at: string;
+};
+
+/** A listed dead letter: the failed delivery and the id its replay takes. */
+export type DeadLetter = DeadLetterInfo & { id: string };
+
+/** `GET /v1/dead-letters`. */
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  next_cursor: string | null;
+}
+
+/** A delivery that started a new attempt series. */
+export interface RestartedDelivery {
+  event: string;
+  subscription: string;
+}
+
+/** `redeliver`: the deliveries restarted, or why none could be. */
+export type RedeliverResult =
+  | { ok: true; restarted: RestartedDelivery[] }
+  | { ok: false; reason: "unknown_task" }
+  | { ok: false; reason: "invalid_config"; errors: string[] };

@@ -1,0 +1,67 @@
+// One delivery attempt on the wire: the signed POST to a subscriber, and what came back.
+import { version } from "../../package.json";
+import { isSuccessStatus, parseRetryAfter } from "./policy";
+import { signStandardWebhook } from "./sign";
+import { resolveSecret, type Subscription } from "./subscriptions";
+
+const USER_AGENT = `midhook/${version}`;
+
+/** What one POST gave: the status (null: no answer), an error to show, and Retry-After. */
+export interface PostResult {
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  retryAfterSeconds: number | null;
+}
+
+/** POSTs `body` as event `eventId` to `subscription`, signed, and reports what happened. */
+export async function postSigned(
+  subscription: Subscription,
+  eventId: string,
+  body: string,
+  env: Env,
+): Promise<PostResult> {
+  const secret = resolveSecret(subscription.secret, { ...env });
+  if (!secret.ok) {
+    return { status: null, error: secret.error, durationMs: 0, retryAfterSeconds: null };
+  }
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = {
+    ...subscription.headers,
+    "content-type": "application/json",
+    "user-agent": USER_AGENT,
+    "webhook-id": eventId,
+    "webhook-timestamp": String(timestamp),
+    "webhook-signature": await signStandardWebhook(secret.value, eventId, timestamp, body),
+  };
+  if (subscription.format === "goapi") headers["x-webhook-secret"] = secret.value;
+
+  const started = Date.now();
+  try {
+    const response = await fetch(subscription.url, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(subscription.timeout_ms),
+    });
+    await response.body?.cancel();
+    return {
+      status: response.status,
+      error: isSuccessStatus(response.status) ? null : `HTTP ${response.status}`,
+      durationMs: Date.now() - started,
+      retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+    };
+  } catch (err) {
+    const timedOut = err instanceof Error && err.name === "TimeoutError";
+    const reason = err instanceof Error ? err.message.slice(0, 120) : "unknown";
+    return {
+      status: null,
+      error: timedOut
+        ? `timed out after ${subscription.timeout_ms} ms`
+        : `network error: ${reason}`,
+      durationMs: Date.now() - started,
+      retryAfterSeconds: null,
+    };
+  }
+}

@@ -1,0 +1,18 @@
+// When a failed image copy is tried again (pure: no I/O, no clock).
+
+/** After attempt n fails, wait the nth delay: 5 tries over about 3 minutes in all. */
+const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000];
+/** A whole copy (headers and body) may take this long. */
+export const IMAGE_COPY_TIMEOUT_MS = 5 * 60_000;
+
+export type ImageRetry = { state: "pending"; nextTryAt: number } | { state: "failed" };
+
+/**
+ * What happens to an image after its `attempts`th copy failed at `now`: tried again after the
+ * next delay of the schedule if the failure may pass (`retryable`), else recorded as failed.
+ */
+export function imageRetry(attempts: number, retryable: boolean, now: number): ImageRetry {
+  const delay = RETRY_DELAYS_MS[attempts - 1];
+  if (!retryable || delay === undefined) return { state: "failed" };
+  return { state: "pending", nextTryAt: now + delay };
+}

@@ -1,0 +1,23 @@
+// The admin API's gate: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../bindings";
+import { adminToken } from "../config";
+import { matchesAnySecret } from "../lib/constant-time";
+import { ApiError } from "../lib/errors";
+
+/** 503 while ADMIN_TOKEN is unset (fail closed), 401 without the right bearer token. */
+export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const token = adminToken(c.env);
+  if (token === null) throw new ApiError(503, "not_configured", "ADMIN_TOKEN is not set");
+  const header = c.req.header("authorization") ?? "";
+  const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
+  if (!(await matchesAnySecret(presented, [token]))) {
+    throw new ApiError(401, "unauthorized", "missing or wrong bearer token", {
+      "www-authenticate": "Bearer",
+    });
+  }
+  await next();
+});
+
+/** Admin request bodies are a few bytes of JSON. */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;

@@ -1,0 +1,116 @@
+// A task's record of what GoAPI said: the task row and each distinct event, kept exactly once.
+// Also the outbox side of an event: whether it is waiting to be forwarded or released.
+import { eventIdentity, eventTypeOf, isStale, type TaskEvent } from "../goapi/events";
+import type { EventRow, TaskRow } from "./schema";
+
+/** A new event, or the one this delivery repeats. */
+export type Recorded =
+  | { kind: "duplicate"; id: string; stale: boolean }
+  | { kind: "stale"; id: string }
+  | { kind: "current"; id: string };
+
+/** An event without its bodies: what views and the outbox read. */
+export type EventSummary = Omit<EventRow, "event" | "payload" | "identity" | "seq">;
+const SUMMARY = "id, type, status, progress, stale, duplicates, received_at, forward_state";
+
+export class TaskEvents {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  /** The task, or null before its first event. */
+  task(): TaskRow | null {
+    return this.#sql.exec<TaskRow>("SELECT * FROM task").toArray()[0] ?? null;
+  }
+
+  /**
+   * Records one delivery. One whose identity was seen before only bumps that event's duplicate
+   * count; a new one that would move the task backwards is kept but marked stale; a new current
+   * one moves the task forward and waits in the outbox.
+   */
+  record(event: TaskEvent, payload: string, baseUrl: string, now: string): Recorded {
+    const identity = eventIdentity(event);
+    const seen = this.#sql
+      .exec<Pick<EventRow, "id" | "stale">>(
+        "SELECT id, stale FROM events WHERE identity = ?",
+        identity,
+      )
+      .toArray()[0];
+    if (seen) {
+      this.#sql.exec("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?", seen.id);
+      return { kind: "duplicate", id: seen.id, stale: seen.stale === 1 };
+    }
+
+    const task = this.task();
+    const stale = task !== null && isStale(task, event);
+    const id = `evt_${crypto.randomUUID().replaceAll("-", "")}`;
+    this.#sql.exec(
+      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, event, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      identity,
+      eventTypeOf(event.status),
+      event.status,
+      event.progress,
+      stale ? 1 : 0,
+      now,
+      stale ? "never" : "waiting",
+      JSON.stringify(event),
+      payload,
+    );
+    if (stale) return { kind: "stale", id };
+
+    if (task === null) {
+      this.#sql.exec(
+        `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        event.taskId,
+        event.taskType,
+        event.model,
+        event.status,
+        event.progress,
+        now,
+        now,
+        baseUrl,
+      );
+    } else {
+      this.#sql.exec(
+        `UPDATE task SET status = ?, progress = ?, updated_at = ?, base_url = ?,
+           task_type = CASE WHEN ? = 'unknown' THEN task_type ELSE ? END`,
+        event.status,
+        event.progress,
+        now,
+        baseUrl,
+        event.taskType,
+        event.taskType,
+      );
+    }
+    return { kind: "current", id };
+  }
+
+  /** One event, whole. */
+  get(id: string): EventRow | null {
+    return this.#sql.exec<EventRow>("SELECT * FROM events WHERE id = ?", id).toArray()[0] ?? null;
+  }
+
+  /** Every event in the order received, without its bodies. */
+  list(): EventSummary[] {
+    return this.#sql.exec<EventSummary>(`SELECT ${SUMMARY} FROM events ORDER BY seq`).toArray();
+  }
+
+  /** The events in the outbox in `state`, oldest first. */
+  inOutbox(state: "waiting" | "released"): EventSummary[] {
+    return this.#sql
+      .exec<EventSummary>(
+        `SELECT ${SUMMARY} FROM events WHERE forward_state = ? ORDER BY seq`,
+        state,
+      )
+      .toArray();
+  }
+
+  markReleased(id: string): void {
+    this.#sql.exec("UPDATE events SET forward_state = 'released' WHERE id = ?", id);
+  }
+}

@@ -1,0 +1,213 @@
+// TaskObject: the Durable Object that owns one GoAPI task: its events (recorded exactly once),
+// its archived images and its deliveries. Every RPC method is synchronous SQLite, so concurrent
+// deliveries to one task are serialized by the object itself; the alarm does the slow work
+// (copying images, queueing deliveries) after GoAPI has its 200.
+import { DurableObject } from "cloudflare:workers";
+import { publicBaseUrl } from "../config";
+import type {
+  AttemptOutcome,
+  AttemptReport,
+  AttemptStart,
+  DeadLetterInfo,
+  RecordResult,
+  RedeliverResult,
+  RestartedDelivery,
+  TaskView,
+} from "../contract";
+import { CONFIG_RETRY_SECONDS } from "../delivery/policy";
+import {
+  matchingSubscriptions,
+  type Subscription,
+  subscriptionsOf,
+} from "../delivery/subscriptions";
+import type { TaskEvent } from "../goapi/events";
+import { TaskDeliveries } from "./deliveries";
+import { TaskEvents } from "./events";
+import { TaskImages } from "./images";
+import { migrate, type TaskRow } from "./schema";
+import { imageViews, storedEvent, taskView } from "./views";
+
+export class TaskObject extends DurableObject<Env> {
+  readonly #events: TaskEvents;
+  readonly #images: TaskImages;
+  readonly #deliveries: TaskDeliveries;
+  /** When to read an invalid SUBSCRIPTIONS again (in memory: a restart reads it at once). */
+  #configBlockedUntil = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    migrate(ctx.storage.sql);
+    this.#events = new TaskEvents(ctx.storage.sql);
+    this.#images = new TaskImages(ctx.storage.sql, env);
+    this.#deliveries = new TaskDeliveries(ctx.storage.sql);
+  }
+
+  /**
+   * Records one GoAPI delivery (see TaskEvents.record). A new current event gets its delivery
+   * rows in this same write (the outbox) unless it has images to copy first; the alarm is set
+   * for whatever is left to copy or queue. Resolves after the writes are durable (the output
+   * gate holds the reply until then).
+   */
+  recordEvent(event: TaskEvent, payload: string, baseUrl: string): RecordResult {
+    const recorded = this.#events.record(event, payload, baseUrl, new Date().toISOString());
+    if (recorded.kind === "duplicate") {
+      return { event: recorded.id, duplicate: true, stale: recorded.stale };
+    }
+    if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
+    if (event.status === "completed") this.#images.add(event.images, Date.now());
+    const task = this.#events.task();
+    if (task) this.#releaseReadyEvents(task);
+    this.#scheduleAlarm();
+    return { event: recorded.id, duplicate: false, stale: false };
+  }
+
+  /** The task with its events, images and deliveries, or null when nothing was recorded. */
+  getTask(): TaskView | null {
+    const task = this.#events.task();
+    if (task === null) return null;
+    return taskView(task, this.#events.list(), this.#imageViews(task), this.#deliveries.list());
+  }
+
+  /** Copies due images, releases ready events to their subscribers, queues due deliveries. */
+  override async alarm(): Promise<void> {
+    const task = this.#events.task();
+    if (task === null) return;
+    await this.#images.copyDue(task.task_id);
+    this.#releaseReadyEvents(task);
+    await this.#deliveries.enqueueDue(task.task_id, this.env.DELIVERY_QUEUE);
+    this.#scheduleAlarm();
+  }
+
+  /**
+   * Starts an attempt of a queued delivery: the stored event to send, with the delivery's lease
+   * taken for `leaseMs`, or skip when it is no longer wanted or another attempt holds it.
+   */
+  beginAttempt(
+    eventId: string,
+    subscription: string,
+    series: number,
+    leaseMs: number,
+  ): AttemptStart {
+    const task = this.#events.task();
+    const row = this.#events.get(eventId);
+    if (task === null || row === null) return { kind: "skip" };
+    const delivery = this.#deliveries.lease(eventId, subscription, series, leaseMs);
+    if (delivery === null) return { kind: "skip" };
+    return {
+      kind: "send",
+      stored: storedEvent(row, this.#imageViews(task)),
+      attempt: delivery.attempts + 1,
+    };
+  }
+
+  /** Records the result of one attempt and says what the queue should do with the message. */
+  recordAttempt(
+    eventId: string,
+    subscription: string,
+    series: number,
+    report: AttemptReport,
+  ): AttemptOutcome {
+    const outcome = this.#deliveries.recordAttempt(eventId, subscription, series, report);
+    if (outcome.outcome !== "superseded") this.#scheduleAlarm();
+    return outcome;
+  }
+
+  /**
+   * A delivery reached the dead-letter queue: marks it failed if it was still pending (the
+   * queue gave up on it) and returns what the dead-letter list shows.
+   */
+  deadLetter(eventId: string, subscription: string, reason: string): DeadLetterInfo | null {
+    const task = this.#events.task();
+    if (task === null) return null;
+    if (this.#deliveries.failPending(eventId, subscription, reason)) this.#scheduleAlarm();
+    const failed = this.#deliveries.get(eventId, subscription);
+    if (failed === null || failed.state === "delivered") return null;
+    return {
+      task_id: task.task_id,
+      event: eventId,
+      subscription,
+      attempts: failed.attempts,
+      last_status: failed.last_status,
+      last_error: failed.last_error,
+      failed_at: failed.finished_at ?? new Date().toISOString(),
+    };
+  }
+
+  /**
+   * Starts a new attempt series for the task's events (or one `event`), to every subscription
+   * that wants them now (or only `subscription`). Events still waiting in the outbox, say for a
+   * fixed SUBSCRIPTIONS, are released first.
+   */
+  redeliver(filter: { event?: string; subscription?: string }): RedeliverResult {
+    const task = this.#events.task();
+    if (task === null) return { ok: false, reason: "unknown_task" };
+    const subscriptions = subscriptionsOf(this.env);
+    if (!subscriptions.ok) {
+      return { ok: false, reason: "invalid_config", errors: subscriptions.errors };
+    }
+    this.#releaseReadyEvents(task);
+    const restarted: RestartedDelivery[] = [];
+    const now = Date.now();
+    for (const event of this.#events.inOutbox("released")) {
+      if (filter.event !== undefined && event.id !== filter.event) continue;
+      for (const sub of matchingSubscriptions(subscriptions.value, event.type, task.task_type)) {
+        if (filter.subscription !== undefined && sub.id !== filter.subscription) continue;
+        const delivery = { event: event.id, subscription: sub.id };
+        this.#deliveries.restart(delivery, now);
+        restarted.push(delivery);
+      }
+    }
+    if (restarted.length > 0) void this.ctx.storage.setAlarm(now);
+    return { ok: true, restarted };
+  }
+
+  /** Moves waiting events whose images are settled into deliveries, if SUBSCRIPTIONS is valid. */
+  #releaseReadyEvents(task: TaskRow): void {
+    const waiting = this.#events.inOutbox("waiting");
+    if (waiting.length === 0) return;
+    const imagesPending = this.#images.anyPending();
+    const ready = waiting.filter((e) => e.status !== "completed" || !imagesPending);
+    if (ready.length === 0) return;
+    const subscriptions = this.#subscriptions();
+    if (subscriptions === null) return;
+    const now = Date.now();
+    for (const event of ready) {
+      const wanted = matchingSubscriptions(subscriptions, event.type, task.task_type);
+      this.#deliveries.create(
+        event.id,
+        wanted.map((s) => s.id),
+        now,
+      );
+      this.#events.markReleased(event.id);
+    }
+  }
+
+  /** The valid subscriptions, or null (logged, read again later) when SUBSCRIPTIONS is invalid. */
+  #subscriptions(): Subscription[] | null {
+    const parsed = subscriptionsOf(this.env);
+    if (parsed.ok) {
+      this.#configBlockedUntil = 0;
+      return parsed.value;
+    }
+    this.#configBlockedUntil = Date.now() + CONFIG_RETRY_SECONDS * 1000;
+    console.error("SUBSCRIPTIONS is invalid; deliveries wait until it is fixed", parsed.errors);
+    return null;
+  }
+
+  /** Sets the alarm for the earliest pending work, or clears it when there is none. */
+  #scheduleAlarm(): void {
+    const times = [this.#images.nextTryAt(), this.#deliveries.nextWakeAt()];
+    const imagesPending = this.#images.anyPending();
+    const releasable = this.#events
+      .inOutbox("waiting")
+      .some((e) => e.status !== "completed" || !imagesPending);
+    if (releasable) times.push(Math.max(this.#configBlockedUntil, Date.now()));
+    const next = Math.min(...times.filter((t): t is number => t !== null));
+    if (Number.isFinite(next)) void this.ctx.storage.setAlarm(next);
+    else void this.ctx.storage.deleteAlarm();
+  }
+
+  #imageViews(task: TaskRow) {
+    return imageViews(task.task_id, this.#images.list(), publicBaseUrl(this.env, task.base_url));
+  }
+}

@@ -1,0 +1,175 @@
+// The SQLite tables of one TaskObject (one Durable Object per GoAPI task): the single place where
+// what midhook keeps about a task is defined, with the row types and the migrations that bring
+// any existing task's database up to date. Times in *_at TEXT columns are ISO-8601 UTC; INTEGER
+// *_at columns are epoch milliseconds used for scheduling.
+import type { DeliveryState, ImageState } from "../contract";
+import type { EventType, TaskStatus } from "../goapi/events";
+
+/** The version of the tables below; a database made by this code starts at it. */
+export const SCHEMA_VERSION = 2;
+
+/** The tables of a new task. */
+const SCHEMA = `
+-- One row: the version of these tables (see UPGRADES).
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+
+-- The task itself: one row. status/progress only ever move forward (see isStale).
+CREATE TABLE task (
+  task_id     TEXT PRIMARY KEY,
+  task_type   TEXT NOT NULL,
+  model       TEXT NOT NULL,
+  status      TEXT NOT NULL,          -- pending | processing | completed | failed
+  progress    INTEGER NOT NULL,       -- highest progress recorded, 0-100
+  created_at  TEXT NOT NULL,          -- first delivery received
+  updated_at  TEXT NOT NULL,          -- last non-stale event
+  base_url    TEXT NOT NULL           -- origin GoAPI called, for archived image URLs
+);
+
+-- Each distinct event, once. identity = "<status>:<progress>" is unique, which is what makes a
+-- redelivery a duplicate. payload is GoAPI's body with secrets removed; event is the normalized
+-- TaskEvent as JSON. Archiving and forwarding read from here.
+-- forward_state is the outbox: 'waiting' until the event's deliveries exist (a completed event
+-- waits for its images, every event waits for a valid SUBSCRIPTIONS), then 'released';
+-- 'never' for stale events.
+CREATE TABLE events (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  id            TEXT NOT NULL UNIQUE,   -- evt_<32 hex>: the forwarded id and webhook-id
+  identity      TEXT NOT NULL UNIQUE,
+  type          TEXT NOT NULL,          -- task.created | task.progress | task.completed | task.failed
+  status        TEXT NOT NULL,
+  progress      INTEGER NOT NULL,
+  stale         INTEGER NOT NULL,       -- 1: arrived after a newer state; kept, never forwarded
+  duplicates    INTEGER NOT NULL DEFAULT 0,
+  received_at   TEXT NOT NULL,
+  forward_state TEXT NOT NULL,          -- waiting | released | never
+  event         TEXT NOT NULL,
+  payload       TEXT NOT NULL
+);
+
+-- Result images of the completed event, copied to R2 at tasks/{task_id}/{name}.
+CREATE TABLE images (
+  slot         TEXT PRIMARY KEY,        -- main | 1 | 2 ...
+  position     INTEGER NOT NULL,
+  name         TEXT NOT NULL,           -- slot.extension once the content type is known
+  source_url   TEXT NOT NULL,
+  state        TEXT NOT NULL,           -- pending | stored | failed
+  content_type TEXT,
+  bytes        INTEGER,
+  sha256       TEXT,
+  error        TEXT,
+  attempts     INTEGER NOT NULL DEFAULT 0,
+  next_try_at  INTEGER NOT NULL
+);
+
+-- One row per (event, subscription): the source of truth for forwarding. series grows with
+-- every new attempt series (replay, redeliver, a lost queue message re-sent); queue messages
+-- of an older series are dropped. enqueued = 1 once the series' message is on the queue.
+CREATE TABLE deliveries (
+  event_id        TEXT NOT NULL,
+  subscription    TEXT NOT NULL,
+  state           TEXT NOT NULL,        -- pending | delivered | failed
+  series          INTEGER NOT NULL DEFAULT 1,
+  attempts        INTEGER NOT NULL DEFAULT 0,  -- in the current series
+  enqueued        INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  lease_until     INTEGER NOT NULL DEFAULT 0,  -- an attempt is in flight until then
+  last_status     INTEGER,
+  last_error      TEXT,
+  finished_at     TEXT,                 -- delivered or failed
+  PRIMARY KEY (event_id, subscription)
+);
+`;
+
+/**
+ * UPGRADES[n] brings a database from version n to n + 1. Append only: a deployed upgrade never
+ * changes, because millions of task databases may already have run it. Version 1 is the schema
+ * of the databases made before versions were recorded.
+ */
+const UPGRADES: ReadonlyMap<number, string> = new Map([
+  // Every attempt was also logged to an `attempts` table that nothing read.
+  [1, "DROP TABLE IF EXISTS attempts"],
+]);
+
+/**
+ * Brings the task's database to SCHEMA_VERSION: the whole schema when it is new, the upgrades in
+ * order when it is older, two small reads when it is current.
+ */
+export function migrate(sql: SqlStorage): void {
+  const tables = sql
+    .exec<{ name: string }>(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('task', 'schema_version')",
+    )
+    .toArray()
+    .map((row) => row.name);
+  if (!tables.includes("task")) {
+    sql.exec(SCHEMA);
+    sql.exec("INSERT INTO schema_version (version) VALUES (?)", SCHEMA_VERSION);
+    return;
+  }
+  const version = tables.includes("schema_version")
+    ? sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version
+    : 1;
+  if (version === SCHEMA_VERSION) return;
+  for (let from = version; from < SCHEMA_VERSION; from++) {
+    const upgrade = UPGRADES.get(from);
+    if (upgrade === undefined) throw new Error(`no upgrade from task schema ${from}`);
+    sql.exec(upgrade);
+  }
+  sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  sql.exec("DELETE FROM schema_version");
+  sql.exec("INSERT INTO schema_version (version) VALUES (?)", SCHEMA_VERSION);
+}
+
+export type TaskRow = {
+  task_id: string;
+  task_type: string;
+  model: string;
+  status: TaskStatus;
+  progress: number;
+  created_at: string;
+  updated_at: string;
+  base_url: string;
+};
+
+export type EventRow = {
+  seq: number;
+  id: string;
+  identity: string;
+  type: EventType;
+  status: TaskStatus;
+  progress: number;
+  stale: number;
+  duplicates: number;
+  received_at: string;
+  forward_state: "waiting" | "released" | "never";
+  event: string;
+  payload: string;
+};
+
+export type ImageRow = {
+  slot: string;
+  position: number;
+  name: string;
+  source_url: string;
+  state: ImageState;
+  content_type: string | null;
+  bytes: number | null;
+  sha256: string | null;
+  error: string | null;
+  attempts: number;
+  next_try_at: number;
+};
+
+export type DeliveryRow = {
+  event_id: string;
+  subscription: string;
+  state: DeliveryState;
+  series: number;
+  attempts: number;
+  enqueued: number;
+  next_attempt_at: number;
+  lease_until: number;
+  last_status: number | null;
+  last_error: string | null;
+  finished_at: string | null;
+};

@@ -1,0 +1,77 @@
+// How a task's rows look from outside: the admin view, and the stored event a delivery body is
+// built from. Pure projections of the rows in ./schema onto the types in ../contract.
+import type { DeliveryView, EventView, ImageView, StoredEvent, TaskView } from "../contract";
+import type { TaskEvent } from "../goapi/events";
+import type { EventSummary } from "./events";
+import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
+
+/** Each image with its public URL once stored (`base` is the origin images are served from). */
+export function imageViews(taskId: string, rows: readonly ImageRow[], base: string): ImageView[] {
+  return rows.map((row) => ({
+    name: row.name,
+    url: row.state === "stored" ? `${base}/images/${taskId}/${row.name}` : null,
+    source_url: row.source_url,
+    content_type: row.content_type,
+    bytes: row.bytes,
+    sha256: row.sha256,
+    error: row.error,
+    state: row.state,
+  }));
+}
+
+function eventView(row: EventSummary): EventView {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    progress: row.progress,
+    received_at: row.received_at,
+    duplicates: row.duplicates,
+    stale: row.stale === 1,
+  };
+}
+
+function deliveryView(row: DeliveryRow): DeliveryView {
+  return {
+    subscription: row.subscription,
+    event: row.event_id,
+    state: row.state,
+    attempts: row.attempts,
+    last_status: row.last_status,
+    last_error: row.last_error,
+    next_attempt_at: row.state === "pending" ? new Date(row.next_attempt_at).toISOString() : null,
+  };
+}
+
+/** `GET /v1/tasks/{id}`. */
+export function taskView(
+  task: TaskRow,
+  events: readonly EventSummary[],
+  images: readonly ImageView[],
+  deliveries: readonly DeliveryRow[],
+): TaskView {
+  return {
+    task_id: task.task_id,
+    task_type: task.task_type,
+    model: task.model,
+    status: task.status,
+    progress: task.progress,
+    created_at: task.created_at,
+    updated_at: task.updated_at,
+    events: events.map(eventView),
+    images: [...images],
+    deliveries: deliveries.map(deliveryView),
+  };
+}
+
+/** The event as the delivery consumer builds its body from it; images only for a completed one. */
+export function storedEvent(row: EventRow, images: readonly ImageView[]): StoredEvent {
+  return {
+    id: row.id,
+    type: row.type,
+    created_at: row.received_at,
+    event: JSON.parse(row.event) as TaskEvent,
+    payload: row.payload,
+    images: row.status === "completed" ? [...images] : [],
+  };
+}

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { classifyAttempt, parseRetryAfter, retryDelaySeconds } from "../../src/delivery/policy";
+import { isStale } from "../../src/goapi/events";
+import { imageRetry } from "../../src/images/policy";
+
+describe("retry schedule", () => {
+  it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
+    const middle = () => 0.5;
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 20].map((n) => retryDelaySeconds(n, null, middle))).toEqual([
+      5, 30, 120, 600, 1800, 3600, 10800, 21600, 43200, 43200,
+    ]);
+  });
+
+  it("jitters by at most 20% and never goes below Retry-After", () => {
+    expect(retryDelaySeconds(2, null, () => 0)).toBe(24);
+    expect(retryDelaySeconds(2, null, () => 1)).toBe(36);
+    expect(retryDelaySeconds(1, 900, () => 0.5)).toBe(900);
+    expect(retryDelaySeconds(1, 10 ** 9, () => 0.5)).toBe(43200);
+  });
+
+  it("reads Retry-After as seconds or an HTTP date", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    expect(parseRetryAfter("120", now)).toBe(120);
+    expect(parseRetryAfter("Thu, 01 Jan 2026 00:10:00 GMT", now)).toBe(600);
+    expect(parseRetryAfter("soon", now)).toBeNull();
+    expect(parseRetryAfter(null, now)).toBeNull();
+  });
+});
+
+describe("classifyAttempt", () => {
+  const middle = () => 0.5;
+
+  it("counts any 2xx as delivered, on any attempt", () => {
+    for (const status of [200, 201, 204, 299]) {
+      expect(classifyAttempt(1, 3, status, null, middle)).toEqual({ kind: "delivered" });
+      expect(classifyAttempt(3, 3, status, null, middle)).toEqual({ kind: "delivered" });
+    }
+  });
+
+  it("stops at 410 Gone at once, whatever attempts are left", () => {
+    expect(classifyAttempt(1, 10, 410, null, middle)).toEqual({ kind: "gone" });
+  });
+
+  it("retries other answers and no answer on the schedule, until max_attempts", () => {
+    for (const status of [null, 199, 300, 404, 429, 500, 503]) {
+      expect(classifyAttempt(1, 3, status, null, middle)).toEqual({
+        kind: "retry",
+        delaySeconds: 5,
+      });
+      expect(classifyAttempt(2, 3, status, null, middle)).toEqual({
+        kind: "retry",
+        delaySeconds: 30,
+      });
+      expect(classifyAttempt(3, 3, status, null, middle)).toEqual({ kind: "exhausted" });
+    }
+    expect(classifyAttempt(1, 1, 500, null, middle)).toEqual({ kind: "exhausted" });
+  });
+
+  it("waits at least Retry-After before the next attempt", () => {
+    expect(classifyAttempt(1, 3, 429, 600, middle)).toEqual({ kind: "retry", delaySeconds: 600 });
+  });
+});
+
+describe("imageRetry", () => {
+  const now = 1_000_000;
+
+  it("tries a failing source 5 times over about 3 minutes, then records it as failed", () => {
+    const waits = [1, 2, 3, 4].map((n) => {
+      const next = imageRetry(n, true, now);
+      return next.state === "pending" ? next.nextTryAt - now : null;
+    });
+    expect(waits).toEqual([2_000, 10_000, 30_000, 120_000]);
+    expect(waits.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBeLessThan(200_000);
+    expect(imageRetry(5, true, now)).toEqual({ state: "failed" });
+  });
+
+  it("gives up at once on a failure that cannot pass", () => {
+    expect(imageRetry(1, false, now)).toEqual({ state: "failed" });
+  });
+});
+
+describe("isStale", () => {
+  it("never lets progress or status go backwards, and keeps terminal states", () => {
+    const at = (status: "pending" | "processing" | "completed" | "failed", progress: number) => ({
+      status,
+      progress,
+    });
+    expect(isStale(at("processing", 60), at("processing", 40))).toBe(true);
+    expect(isStale(at("processing", 40), at("processing", 60))).toBe(false);
+    expect(isStale(at("processing", 10), at("pending", 0))).toBe(true);
+    expect(isStale(at("pending", 0), at("completed", 100))).toBe(false);
+    expect(isStale(at("completed", 100), at("processing", 90))).toBe(true);
+    expect(isStale(at("failed", 0), at("completed", 100))).toBe(true);
+  });
+});
