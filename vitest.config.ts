@@ -1,5 +1,6 @@
-// Two projects, one `npm test`: the Worker's tests run inside workerd with the real local bindings
-// of wrangler.toml (Durable Objects, R2, Queues); pure unit tests run in Node, without workerd.
+// Three projects, one `npm test`: the Worker's tests run inside workerd with the real local
+// bindings of wrangler.toml (Durable Objects, R2, Queues); pure unit tests run in Node, without
+// workerd; end-to-end tests run the project as a user does, from Node.
 import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
@@ -25,7 +26,7 @@ const workers = cloudflareTest({
         {
           id: "gallery",
           url: "https://subscriber.test/gallery",
-          secret: "whsec_Z2FsbGVyeS10ZXN0LWtleS0xMjM0NTY=",
+          secret: "whsec_Z2FsbGVyeS10ZXN0LWtleS0wMDAwMDAwMDAy",
           events: ["task.completed", "task.failed"],
           task_types: ["imagine", "upscale"],
           format: "goapi",
@@ -33,7 +34,7 @@ const workers = cloudflareTest({
           max_attempts: 3,
         },
       ]),
-      ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXk=",
+      ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXktMDAwMQ==",
     },
   },
 });
@@ -56,6 +57,17 @@ export default defineConfig({
       {
         extends: true,
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
+      },
+      {
+        // The project run as a user runs it: `npm run dev` in a copy, driven from Node.
+        extends: true,
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 90_000,
+          hookTimeout: 30_000,
+        },
       },
     ],
   },

@@ -36,9 +36,8 @@ if (values.vars) {
   // SUBSCRIPTIONS references, so only the config's own shape is checked.
   const referenced =
     JSON.stringify(vars.SUBSCRIPTIONS ?? "").match(/env:[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-  const declared = config.secrets?.required ?? [];
-  for (const name of [...declared, ...referenced.map((r) => r.slice(4))]) {
-    secrets[name] = "whsec_c3RhbmQtaW4ta2V5LW9ubHktZm9yLWNoZWNrcw==";
+  for (const name of ["GOAPI_WEBHOOK_SECRET", ...referenced.map((r) => r.slice(4))]) {
+    secrets[name] = "whsec_c3RhbmQtaW4ta2V5LW9ubHktZm9yLWNoZWNrcy0wMDAx";
   }
 }
 

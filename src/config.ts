@@ -1,6 +1,6 @@
 // Reading midhook's settings from the Worker environment (README: "Configuration"). Pure: the
 // functions take only the settings they read, so `npm run check-config` runs them in Node.
-import { parseSubscriptions } from "./delivery/subscriptions";
+import { parseSubscriptions, resolveSecret, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
 
 /** The accepted GoAPI webhook secrets: a comma-separated list, so a secret can be rotated. */
@@ -25,6 +25,28 @@ function maxImageBytes(value: string | undefined): number | null | undefined {
   if (text === "") return undefined;
   const max = Number(text);
   return Number.isSafeInteger(max) && max > 0 ? max : null;
+}
+
+/**
+ * Every secret value midhook holds that must never be stored or forwarded: the webhook secrets,
+ * the admin token and each subscription's signing key.
+ */
+export function secretsToRemove(env: {
+  GOAPI_WEBHOOK_SECRET?: string;
+  ADMIN_TOKEN?: string;
+  SUBSCRIPTIONS?: unknown;
+}): string[] {
+  const secrets = [...webhookSecrets(env)];
+  const token = adminToken(env);
+  if (token !== null) secrets.push(token);
+  const subscriptions = subscriptionsOf(env);
+  if (subscriptions.ok) {
+    for (const subscription of subscriptions.value) {
+      const key = resolveSecret(subscription.secret, env);
+      if (key.ok) secrets.push(key.value);
+    }
+  }
+  return secrets;
 }
 
 /** Image sources and size cap for archiving. */

@@ -1,6 +1,6 @@
 // The types both sides of an RPC or a queue message share: what the task's Durable Object
 // answers to the routes and the consumers, the queue message, and the admin views. No code.
-import type { EventType, TaskEvent, TaskStatus } from "./goapi/events";
+import type { EventType, TaskStatus } from "./goapi/events";
 
 /** What recording one GoAPI delivery did: a new event, a duplicate of one, or a stale one. */
 export interface RecordResult {
@@ -67,8 +67,7 @@ export interface StoredEvent {
   id: string;
   type: EventType;
   created_at: string;
-  event: TaskEvent;
-  /** GoAPI's body with secrets removed, as JSON text. */
+  /** GoAPI's body with secrets removed, as JSON text; the event's fields are read from it. */
   payload: string;
   images: ImageView[];
 }
@@ -84,6 +83,8 @@ export interface DeliveryMessage {
 /** Whether a queued delivery should be attempted now. */
 export type AttemptStart =
   | { kind: "send"; stored: StoredEvent; attempt: number }
+  /** A repeated message for an attempt that is not due yet: offer it again later. */
+  | { kind: "not_due"; delaySeconds: number }
   /** Delivered, failed, taken over by a newer series, or held by another attempt's lease. */
   | { kind: "skip" };
 

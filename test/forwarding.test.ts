@@ -215,6 +215,10 @@ describe("forwarding", () => {
     const first = await deliveryWhen(taskId, "gallery", (d) => d.attempts === 1);
     const message = { task_id: taskId, event: first.event, subscription: "gallery", series: 1 };
     for (const attempt of [2, 3]) {
+      // The queue offers the message again once its retry delay has passed.
+      await runInDurableObject(taskObject(env, taskId), (_, state) => {
+        state.storage.sql.exec("UPDATE deliveries SET next_attempt_at = ?", Date.now());
+      });
       const batch = createMessageBatch("midhook-deliveries", [
         { id: `m${attempt}`, timestamp: new Date(), attempts: attempt, body: message },
       ]);

@@ -7,7 +7,7 @@ import { parseSubscriptions } from "../src/delivery/subscriptions";
 import { archiveImage } from "../src/images/archive";
 import { isPrivateAddress } from "../src/lib/net";
 import { clone, fixtures } from "./support/fixtures";
-import { ALL_KEY, GALLERY_KEY, SECRET } from "./support/keys";
+import { ADMIN_TOKEN, ALL_KEY, GALLERY_KEY, SECRET } from "./support/keys";
 import { deliveries, eventually, fetchedImages, pngBytes, serveImage } from "./support/network";
 import { adminGet, newTaskId, postWebhook, taskView } from "./support/requests";
 
@@ -66,6 +66,24 @@ describe("bad input", () => {
       200,
     ],
     ["no content type", () => valid(), 200, { "content-type": "" }],
+    [
+      "a describe text of almost 1 MiB",
+      () => {
+        const body = clone(fixtures.v1Completed);
+        body.data.task_id = newTaskId();
+        return { ...body, data: { ...body.data, output: { description: "fox ".repeat(260_000) } } };
+      },
+      200,
+    ],
+    [
+      "an error message of almost 1 MiB",
+      () => ({
+        ...valid(),
+        status: "failed",
+        task_result: { error_messages: ["x".repeat(1_000_000)] },
+      }),
+      200,
+    ],
   ];
 
   it.each(cases)("answers %s with the right status", async (_, make, status, headers = {}) => {
@@ -73,6 +91,30 @@ describe("bad input", () => {
     const text = await response.text();
     expect(response.status, text).toBe(status);
     if (status !== 200) expect(JSON.parse(text).error.code).toEqual(expect.any(String));
+  });
+
+  it("keeps every stored event row under the 2 MB row limit of Durable Object SQLite", async () => {
+    // The largest body GoAPI may send (just under 1 MiB), all of it in fields midhook reads.
+    const taskId = newTaskId();
+    const body = clone(fixtures.v1Completed);
+    const output = {
+      description: "fox ".repeat(120_000),
+      actions: Array.from({ length: 36_000 }, (_, i) => `upscale${i}`),
+    };
+    const sent = { ...body, data: { ...body.data, task_id: taskId, output } };
+    expect(JSON.stringify(sent).length).toBeLessThan(1024 * 1024);
+    expect((await postWebhook(sent)).status).toBe(200);
+    const bytes = await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      const columns = state.storage.sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('events')")
+        .toArray()
+        .map((c) => `COALESCE(length(CAST(${c.name} AS BLOB)), 0)`);
+      return state.storage.sql
+        .exec<{ bytes: number }>(`SELECT MAX(${columns.join(" + ")}) AS bytes FROM events`)
+        .one().bytes;
+    });
+    expect(bytes).toBeGreaterThan(900_000);
+    expect(bytes).toBeLessThan(2_000_000);
   });
 
   it("caps the images of one task at the main image and 16 tiles", async () => {
@@ -174,6 +216,60 @@ describe("secret hygiene", () => {
       subscriptionKeys[1],
     );
     expect(rows.join()).toContain("[redacted]");
+  });
+});
+
+describe("secrets inside the fields midhook copies", () => {
+  it("never stores or forwards a known secret found in an error, description, action or image URL", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const planted = [SECRET, ADMIN_TOKEN, ALL_KEY];
+    const completed = newTaskId();
+    const failed = newTaskId();
+    const body = clone(fixtures.v1Completed);
+    body.data.task_id = completed;
+    body.data.task_type = "describe";
+    body.data.output = {
+      ...body.data.output,
+      description: `four prompts; leaked ${SECRET} here`,
+      actions: ["upscale1", `reroll-${ADMIN_TOKEN}`],
+      image_url: `https://images.test/${completed}/main.png?token=${ALL_KEY}`,
+      temporary_image_urls: [],
+    } as typeof body.data.output;
+    const failure = clone(fixtures.v1Completed);
+    failure.data.task_id = failed;
+    failure.data.status = "failed";
+    failure.data.output.image_url = "";
+    failure.data.output.temporary_image_urls = [];
+    failure.data.error = {
+      code: 10000,
+      message: `failed with ${SECRET}`,
+      raw_message: `raw ${ADMIN_TOKEN}`,
+      detail: null,
+    };
+    expect((await postWebhook(body)).status).toBe(200);
+    expect((await postWebhook(failure)).status).toBe(200);
+    const sent = await eventually(() => {
+      const all = [...deliveries(completed), ...deliveries(failed)].filter(
+        (d) => d.path === "/all",
+      );
+      return all.length >= 2 ? all : undefined;
+    });
+    const rows = await Promise.all(
+      [completed, failed].map((id) =>
+        runInDurableObject(taskObject(env, id), (_, state) =>
+          ["events", "images"].map((table) =>
+            JSON.stringify(state.storage.sql.exec(`SELECT * FROM ${table}`).toArray()),
+          ),
+        ),
+      ),
+    );
+    const views = await Promise.all([completed, failed].map((id) => taskView(id)));
+    for (const secret of planted) {
+      expect(sent.filter((d) => d.body.includes(secret))).toEqual([]);
+      expect(rows.flat().filter((row) => row.includes(secret))).toEqual([]);
+      expect(JSON.stringify(views)).not.toContain(secret);
+    }
+    expect(fetchedImages().filter((url) => url.includes(completed))).toEqual([]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { taskObject } from "../src/bindings";
 import { archiveImage } from "../src/images/archive";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures } from "./support/fixtures";
@@ -22,12 +23,19 @@ function png(bytes: Uint8Array, headers: Record<string, string> = {}): Response 
   });
 }
 
-/** A response whose body is streamed in chunks with no content-length. */
-function chunked(bytes: Uint8Array, contentType = "image/png"): Response {
+/** A response whose body is streamed with no content-length, in chunks of `sizes` (cycled). */
+function chunked(
+  bytes: Uint8Array,
+  contentType = "image/png",
+  sizes: readonly number[] = [256 * 1024],
+): Response {
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
-      for (let i = 0; i < bytes.length; i += 256 * 1024)
-        controller.enqueue(bytes.slice(i, i + 256 * 1024));
+      for (let i = 0, n = 0; i < bytes.length; n++) {
+        const size = sizes[n % sizes.length] ?? 1;
+        controller.enqueue(bytes.slice(i, i + size));
+        i += size;
+      }
       controller.close();
     },
   });
@@ -73,6 +81,21 @@ describe("archiveImage", () => {
       sha256: await sha256Hex(bytes),
     });
     const stored = await storedBytes(`tasks/${taskId}/1.webp`);
+    expect(stored?.length).toBe(bytes.length);
+    expect(await sha256Hex(stored ?? new Uint8Array())).toBe(await sha256Hex(bytes));
+  });
+
+  it("stores a chunked source of 20 MiB in uneven chunks whole, in parts of equal size", async () => {
+    const taskId = newTaskId();
+    const bytes = pngBytes(20 * 1024 * 1024 + 12_345, 5);
+    const sizes = [1_048_613, 3 * 1024 * 1024 + 7, 700_001, 17, 2_500_000];
+    const url = serveImage(`/${taskId}/huge`, () => chunked(bytes, "image/png", sizes));
+    const result = await archiveImage(env.IMAGES, taskId, "main", url, {
+      ...limits,
+      maxBytes: 64 * 1024 * 1024,
+    });
+    expect(result).toMatchObject({ ok: true, bytes: bytes.length, sha256: await sha256Hex(bytes) });
+    const stored = await storedBytes(`tasks/${taskId}/main.png`);
     expect(stored?.length).toBe(bytes.length);
     expect(await sha256Hex(stored ?? new Uint8Array())).toBe(await sha256Hex(bytes));
   });
@@ -150,6 +173,21 @@ describe("archiveImage", () => {
     });
   });
 
+  it("refuses an SVG from an allowed host and stores nothing", async () => {
+    const taskId = newTaskId();
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>';
+    const url = serveImage(
+      `/${taskId}/grid.png`,
+      () => new Response(svg, { headers: { "content-type": "image/svg+xml" } }),
+    );
+    expect(await archiveImage(env.IMAGES, taskId, "main", url, limits)).toMatchObject({
+      ok: false,
+      retryable: false,
+      error: expect.stringContaining("not an image"),
+    });
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+  });
+
   it("reports a failing source as retryable", async () => {
     const taskId = newTaskId();
     const url = serveImage(`/${taskId}/down.png`, () => new Response("busy", { status: 503 }));
@@ -171,7 +209,7 @@ function finishedWithImages(taskId: string, urls: { main: string; tiles?: string
 }
 
 function taskStub(taskId: string) {
-  return env.TASKS.get(env.TASKS.idFromName(taskId));
+  return taskObject(env, taskId);
 }
 
 /** Makes every pending image copy due now and runs the alarm. */
@@ -226,6 +264,29 @@ describe("archiving a completed task", () => {
       `https://midhook.test/images/${taskId}/2.jpg`,
     ]);
     expect(event.data.images[0]).not.toHaveProperty("state");
+  });
+
+  it("copies a task's 17 images a few at a time, not all at once", async () => {
+    const taskId = newTaskId();
+    let open = 0;
+    let most = 0;
+    const slow = (path: string) =>
+      serveImage(path, async () => {
+        open++;
+        most = Math.max(most, open);
+        await new Promise((resolve) => setTimeout(resolve, 40));
+        open--;
+        return png(pngBytes(64));
+      });
+    const tiles = Array.from({ length: 16 }, (_, i) => slow(`/${taskId}/${i + 1}.png`));
+    await postWebhook(finishedWithImages(taskId, { main: slow(`/${taskId}/main.png`), tiles }));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images.length === 17 && v.images.every((i) => i.state === "stored") ? v : undefined;
+    });
+    expect(view.images).toHaveLength(17);
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(4);
   });
 
   it("builds archived image URLs from PUBLIC_BASE_URL when it is set", async () => {
@@ -317,6 +378,13 @@ describe("GET /images/{task_id}/{name}", () => {
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes);
 
     const head = await exports.default.fetch(url, { method: "HEAD" });
+    const ranged = await exports.default.fetch(url, { headers: { range: "bytes=0-9" } });
+    await ranged.arrayBuffer();
+    // Served from midhook's own origin: never sniffed into something a browser would run.
+    for (const answer of [response, head, ranged]) {
+      expect(answer.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(answer.headers.get("content-security-policy")).toBe("default-src 'none'");
+    }
     expect(head.status).toBe(200);
     expect(head.headers.get("content-length")).toBe("1000");
     expect(await head.text()).toBe("");

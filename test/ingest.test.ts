@@ -140,12 +140,8 @@ describe("POST /webhooks/goapi", () => {
   it("removes the v1 body's webhook secret before storing it", async () => {
     const taskId = newTaskId();
     await postWebhook(withTaskId(fixtures.v1Progress40, taskId));
-    const stub = env.TASKS.get(env.TASKS.idFromName(taskId));
-    const { runInDurableObject } = await import("cloudflare:test");
-    const stored = await runInDurableObject(stub, (_, state) =>
-      state.storage.sql
-        .exec<{ payload: string; event: string }>("SELECT payload, event FROM events")
-        .toArray(),
+    const stored = await runInDurableObject(taskObject(env, taskId), (_, state) =>
+      state.storage.sql.exec<{ payload: string }>("SELECT * FROM events").toArray(),
     );
     expect(stored).toHaveLength(1);
     const row = JSON.stringify(stored);
@@ -302,8 +298,11 @@ describe("a task's tables", () => {
     const { event } = await ingest(v2Event(taskId, "processing", 10));
     const tables = await runInDurableObject(taskObject(env, taskId), (_, state) => {
       const sql = state.storage.sql;
-      // What the first release left: no version table, and an attempts log.
+      // What the first release left: no version table, an attempts log, and each event's
+      // normalized copy beside its payload.
       sql.exec("DROP TABLE schema_version");
+      sql.exec("ALTER TABLE events ADD COLUMN event TEXT NOT NULL DEFAULT '{}'");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN listing");
       sql.exec(
         `CREATE TABLE attempts (event_id TEXT NOT NULL, subscription TEXT NOT NULL,
            series INTEGER NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, status INTEGER,
@@ -313,10 +312,15 @@ describe("a task's tables", () => {
       migrate(sql);
       return {
         names: tablesOf(sql),
+        eventColumns: sql
+          .exec<{ name: string }>("SELECT name FROM pragma_table_info('events')")
+          .toArray()
+          .map((c) => c.name),
         version: sql.exec("SELECT version FROM schema_version").toArray(),
       };
     });
     expect(tables.names).not.toContain("attempts");
+    expect(tables.eventColumns).not.toContain("event");
     expect(tables.version).toEqual([{ version: SCHEMA_VERSION }]);
     expect((await taskView(taskId)).events.map((e) => e.id)).toEqual([event]);
   });

@@ -1,13 +1,13 @@
 // The Worker's queue consumers: the delivery queue makes one attempt per message and lets the
-// task's Durable Object decide what follows; the dead-letter queue lists deliveries that gave up.
-
+// task's Durable Object decide what follows; the dead-letter queue tells the task that the
+// queue gave up on a message. The task owns every delivery's state, the dead-letter list included.
 import { z } from "zod";
-import { deadLetterLog, taskObject } from "../bindings";
-import type { DeliveryMessage } from "../contract";
+import { taskObject } from "../bindings";
+import type { DeliveryMessage, StoredEvent } from "../contract";
 import { errorText } from "../lib/errors";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
-import { CONFIG_RETRY_SECONDS } from "./policy";
-import { postSigned } from "./post";
+import { unreachableRetrySeconds } from "./policy";
+import { type PostResult, postSigned } from "./post";
 import { type Subscription, subscriptionsOf } from "./subscriptions";
 
 /** The dead-letter queue's name as in wrangler.toml: the consumer tells its queues apart by it. */
@@ -25,21 +25,8 @@ const deliveryMessageSchema = z.object({
 
 /** The Worker's `queue` handler. */
 export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
-  if (batch.queue === DEAD_LETTER_QUEUE_NAME) {
-    await Promise.all(batch.messages.map((message) => recordDeadLetter(message, env)));
-    return;
-  }
-  const subscriptions = subscriptionsOf(env);
-  await Promise.all(
-    batch.messages.map(async (message) => {
-      if (!subscriptions.ok) {
-        console.error("SUBSCRIPTIONS is invalid; delivery postponed", subscriptions.errors);
-        message.retry({ delaySeconds: CONFIG_RETRY_SECONDS });
-        return;
-      }
-      await deliver(message, subscriptions.value, env);
-    }),
-  );
+  const handle = batch.queue === DEAD_LETTER_QUEUE_NAME ? recordGiveUp : deliver;
+  await Promise.all(batch.messages.map((message) => handle(message, env)));
 }
 
 function parseMessage(message: Message<unknown>): DeliveryMessage | null {
@@ -50,17 +37,28 @@ function parseMessage(message: Message<unknown>): DeliveryMessage | null {
   return null;
 }
 
-/** One attempt of one delivery; the task's Durable Object decides what happens next. */
-async function deliver(
-  message: Message<unknown>,
-  subscriptions: readonly Subscription[],
-  env: Env,
-): Promise<void> {
+/**
+ * One attempt of one delivery; the task's Durable Object decides what happens next. When the
+ * task cannot be reached, the queue offers the message again after a growing delay.
+ */
+async function deliver(message: Message<unknown>, env: Env): Promise<void> {
   const body = parseMessage(message);
   if (body === null) return;
-  const subscription = subscriptions.find((s) => s.id === body.subscription);
   try {
     const task = taskObject(env, body.task_id);
+    const subscriptions = subscriptionsOf(env);
+    if (!subscriptions.ok) {
+      // The task holds the delivery and re-reads the config; the queue need not keep it.
+      await task.holdForConfig(
+        body.event,
+        body.subscription,
+        body.series,
+        `SUBSCRIPTIONS is invalid: ${subscriptions.errors[0] ?? "unreadable"}`,
+      );
+      message.ack();
+      return;
+    }
+    const subscription = subscriptions.value.find((s) => s.id === body.subscription);
     if (subscription === undefined) {
       await task.recordAttempt(body.event, body.subscription, body.series, {
         status: null,
@@ -69,7 +67,6 @@ async function deliver(
         retryAfterSeconds: null,
         maxAttempts: 1,
       });
-      await env.DEAD_LETTER_QUEUE.send(body);
       message.ack();
       return;
     }
@@ -79,41 +76,67 @@ async function deliver(
       message.ack();
       return;
     }
-    const payload =
-      subscription.format === "goapi"
-        ? formatGoapiEvent(start.stored)
-        : formatMidhookEvent(start.stored);
-    const report = await postSigned(subscription, start.stored.id, payload, env);
+    if (start.kind === "not_due") {
+      message.retry({ delaySeconds: start.delaySeconds });
+      return;
+    }
+    const report = await attempt(subscription, start.stored, env);
     const result = await task.recordAttempt(body.event, subscription.id, body.series, {
       ...report,
       maxAttempts: subscription.max_attempts,
     });
-    if (result.outcome === "retry") {
-      message.retry({ delaySeconds: result.delaySeconds });
-      return;
-    }
-    if (result.outcome === "failed") await env.DEAD_LETTER_QUEUE.send(body);
-    message.ack();
+    if (result.outcome === "retry") message.retry({ delaySeconds: result.delaySeconds });
+    else message.ack();
   } catch (err) {
-    console.error("delivery attempt could not be recorded; the queue retries it", errorText(err));
-    message.retry();
+    const delaySeconds = unreachableRetrySeconds(message.attempts);
+    console.error(
+      `delivery could not be recorded; the queue offers it again in ${delaySeconds} s`,
+      errorText(err),
+    );
+    message.retry({ delaySeconds });
   }
 }
 
-/** Records a delivery that reached the dead-letter queue in the task and the dead-letter list. */
-async function recordDeadLetter(message: Message<unknown>, env: Env): Promise<void> {
+/**
+ * Builds, signs and POSTs the body. postSigned reports every failure of the POST itself, so
+ * what throws here failed before it (a body that cannot be built, a key that cannot sign):
+ * that counts as the attempt's failure, recorded like any other.
+ */
+async function attempt(
+  subscription: Subscription,
+  stored: StoredEvent,
+  env: Env,
+): Promise<PostResult> {
+  try {
+    const body =
+      subscription.format === "goapi" ? formatGoapiEvent(stored) : formatMidhookEvent(stored);
+    return await postSigned(subscription, stored.id, body, env);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    return {
+      status: null,
+      error: `could not prepare the delivery: ${reason.slice(0, 160)}`,
+      durationMs: 0,
+      retryAfterSeconds: null,
+    };
+  }
+}
+
+/** The delivery queue gave up on a message: the task fails and lists the delivery. */
+async function recordGiveUp(message: Message<unknown>, env: Env): Promise<void> {
   const body = parseMessage(message);
   if (body === null) return;
   try {
-    const info = await taskObject(env, body.task_id).deadLetter(
+    await taskObject(env, body.task_id).giveUp(
       body.event,
       body.subscription,
+      body.series,
       "the delivery queue gave up",
     );
-    if (info !== null) await deadLetterLog(env).add(info);
     message.ack();
   } catch (err) {
-    console.error("dead letter could not be recorded; retrying", errorText(err));
-    message.retry();
+    const delaySeconds = unreachableRetrySeconds(message.attempts);
+    console.error("a given-up delivery could not be recorded; retrying", errorText(err));
+    message.retry({ delaySeconds });
   }
 }

@@ -1,9 +1,16 @@
 // The bodies POSTed to subscribers: the `midhook` event and GoAPI's own shape.
 import type { StoredEvent } from "../contract";
+import { parseGoapiPayload } from "../goapi/normalize";
 
-/** The default `midhook` format. */
+/**
+ * The default `midhook` format. The event's fields are read from the stored payload again;
+ * a payload that no longer parses throws, and the attempt is recorded as failed.
+ */
 export function formatMidhookEvent(stored: StoredEvent): string {
-  const { event } = stored;
+  const goapi: unknown = JSON.parse(stored.payload);
+  const parsed = parseGoapiPayload(goapi);
+  if (!parsed.ok) throw new Error(`the stored payload does not parse: ${parsed.error}`);
+  const event = parsed.value;
   return JSON.stringify({
     id: stored.id,
     type: stored.type,
@@ -19,7 +26,7 @@ export function formatMidhookEvent(stored: StoredEvent): string {
       error: event.error,
       actions: event.actions,
       model: event.model,
-      goapi: JSON.parse(stored.payload),
+      goapi,
     },
   });
 }

@@ -1,4 +1,5 @@
 // What a delivery attempt's answer means and when to try again (pure: no I/O, no clock).
+import { doublingDelayMs } from "../lib/backoff";
 
 /** About 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then 3, 6 and 12 hours. */
 const SCHEDULE_SECONDS = [5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200];
@@ -6,6 +7,15 @@ const SCHEDULE_SECONDS = [5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200];
 const MAX_DELAY_SECONDS = 43_200;
 /** How long deliveries wait before an invalid SUBSCRIPTIONS is read again. */
 export const CONFIG_RETRY_SECONDS = 60;
+
+/**
+ * Seconds before the queue offers again a message whose task could not be reached (its
+ * `attempts`th delivery): 5 s doubling to an hour, so a short outage does not burn the queue's
+ * retries and a long one still ends in the dead-letter queue after days, not seconds.
+ */
+export function unreachableRetrySeconds(attempts: number): number {
+  return doublingDelayMs(attempts, 5_000, 3_600_000) / 1000;
+}
 
 /** The one success rule: any 2xx answer. */
 export function isSuccessStatus(status: number | null): boolean {

@@ -21,7 +21,7 @@ export async function postSigned(
   body: string,
   env: Env,
 ): Promise<PostResult> {
-  const secret = resolveSecret(subscription.secret, { ...env });
+  const secret = resolveSecret(subscription.secret, env);
   if (!secret.ok) {
     return { status: null, error: secret.error, durationMs: 0, retryAfterSeconds: null };
   }

@@ -1,4 +1,5 @@
 // Standard Webhooks signatures (https://www.standardwebhooks.com).
+import { decodeBase64 } from "../lib/bytes";
 
 const encoder = new TextEncoder();
 
@@ -12,7 +13,8 @@ export async function signStandardWebhook(
   timestamp: number,
   body: string,
 ): Promise<string> {
-  const keyBytes = Uint8Array.from(atob(secret.slice("whsec_".length)), (c) => c.charCodeAt(0));
+  const keyBytes = decodeBase64(secret.slice("whsec_".length));
+  if (keyBytes === null) throw new Error("the signing key is not whsec_ and base64");
   const key = await crypto.subtle.importKey(
     "raw",
     keyBytes,

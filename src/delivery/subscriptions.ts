@@ -2,6 +2,7 @@
 // secret resolution and event matching. Pure: also used by `npm run check-config` in Node.
 import { z } from "zod";
 import { EVENT_TYPES, type EventType } from "../goapi/events";
+import { decodeBase64 } from "../lib/bytes";
 import { isPrivateAddress, LOOPBACK_HOSTS } from "../lib/net";
 
 const DEFAULT_EVENTS: EventType[] = ["task.created", "task.completed", "task.failed"];
@@ -65,10 +66,7 @@ export type SubscriptionsResult =
  * checks that every `env:NAME` secret is set to a whsec_ key in `secrets`. Each error names the
  * subscription and the field, e.g. `subscriptions[0] (gallery).url: must be https`.
  */
-export function parseSubscriptions(
-  raw: unknown,
-  secrets: Record<string, unknown>,
-): SubscriptionsResult {
+export function parseSubscriptions(raw: unknown, secrets: object): SubscriptionsResult {
   let value = raw ?? [];
   if (typeof value === "string") {
     if (value.trim() === "") return { ok: true, value: [] };
@@ -112,24 +110,31 @@ function labelOf(item: unknown): string {
 /** The whsec_ key a subscription signs with, resolved from `env:NAME` when needed. */
 export function resolveSecret(
   reference: string,
-  secrets: Record<string, unknown>,
+  secrets: object,
 ): { ok: true; value: string } | { ok: false; error: string } {
   if (!reference.startsWith("env:")) return checkKey(reference, "the key");
   const name = reference.slice("env:".length);
-  const value = secrets[name];
+  const value: unknown = Reflect.get(secrets, name);
   if (typeof value !== "string" || value === "") {
     return { ok: false, error: `${name} is not set (wrangler secret put ${name})` };
   }
   return checkKey(value, name);
 }
 
+/** Standard Webhooks keys are at least 24 random bytes. */
+const MIN_KEY_BYTES = 24;
+
+/** A whsec_ key is valid when what follows the prefix decodes as standard base64 to 24+ bytes. */
 function checkKey(
   value: string,
   what: string,
 ): { ok: true; value: string } | { ok: false; error: string } {
-  const base64 = value.startsWith("whsec_") ? value.slice("whsec_".length) : "";
-  if (!/^[A-Za-z0-9+/]{16,}={0,2}$/.test(base64)) {
-    return { ok: false, error: `${what} must be whsec_ followed by a base64 key` };
+  const bytes = value.startsWith("whsec_") ? decodeBase64(value.slice("whsec_".length)) : null;
+  if (bytes === null || bytes.length < MIN_KEY_BYTES) {
+    return {
+      ok: false,
+      error: `${what} must be whsec_ followed by the base64 of at least ${MIN_KEY_BYTES} bytes`,
+    };
   }
   return { ok: true, value };
 }
@@ -154,7 +159,7 @@ let memo: { raw: unknown; result: SubscriptionsResult } | null = null;
  */
 export function subscriptionsOf(env: { SUBSCRIPTIONS?: unknown }): SubscriptionsResult {
   if (memo === null || memo.raw !== env.SUBSCRIPTIONS) {
-    memo = { raw: env.SUBSCRIPTIONS, result: parseSubscriptions(env.SUBSCRIPTIONS, { ...env }) };
+    memo = { raw: env.SUBSCRIPTIONS, result: parseSubscriptions(env.SUBSCRIPTIONS, env) };
   }
   return memo.result;
 }

@@ -1,5 +1,5 @@
 // Copying one result image from GoAPI's host into R2, streamed and hashed on the way.
-import { concatBytes, toHex } from "../lib/bytes";
+import { toHex } from "../lib/bytes";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
 
 export interface ArchiveLimits {
@@ -148,7 +148,12 @@ function meter(body: ReadableStream<Uint8Array>, maxBytes: number): Metered {
   return { stream, result, oversize: () => bytes > maxBytes };
 }
 
-/** Uploads a stream of unknown length in PART_BYTES parts; nothing is visible until complete. */
+/**
+ * Uploads a stream of unknown length in parts of exactly PART_BYTES (R2 wants every part but the
+ * last to have the same size), whatever sizes its chunks come in: each part is cut from the
+ * chunks and the remainder carried into the next, so at most one part is held at a time.
+ * Nothing is visible until the upload completes.
+ */
 async function putMultipart(
   bucket: R2Bucket,
   key: string,
@@ -158,23 +163,25 @@ async function putMultipart(
   const upload = await bucket.createMultipartUpload(key, { httpMetadata });
   try {
     const parts: R2UploadedPart[] = [];
-    const reader = stream.getReader();
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      const part = concatBytes(pending, pendingBytes);
-      parts.push(await upload.uploadPart(parts.length + 1, part));
-      pending = [];
-      pendingBytes = 0;
+    const part = new Uint8Array(PART_BYTES);
+    let filled = 0;
+    const flush = async (bytes: Uint8Array) => {
+      parts.push(await upload.uploadPart(parts.length + 1, bytes));
+      filled = 0;
     };
+    const reader = stream.getReader();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      pending.push(value);
-      pendingBytes += value.byteLength;
-      if (pendingBytes >= PART_BYTES) await flush();
+      for (let offset = 0; offset < value.byteLength; ) {
+        const take = Math.min(PART_BYTES - filled, value.byteLength - offset);
+        part.set(value.subarray(offset, offset + take), filled);
+        filled += take;
+        offset += take;
+        if (filled === PART_BYTES) await flush(part);
+      }
     }
-    if (pendingBytes > 0 || parts.length === 0) await flush();
+    if (filled > 0 || parts.length === 0) await flush(part.subarray(0, filled));
     await upload.complete(parts);
   } catch (err) {
     await upload.abort().catch(() => {});

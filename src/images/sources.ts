@@ -65,9 +65,9 @@ function urlExtension(url: string): string | null {
 }
 
 /**
- * The stored content type and extension of a fetched image, or null when the response is not an
- * image. The extension comes from the content type, else from the URL; a generic binary type is
- * accepted only when the URL names an image extension.
+ * The stored content type and extension of a fetched image, or null when it is not one of the
+ * four stored types (PNG, JPEG, WebP, GIF; an SVG could carry script). The type comes from the
+ * content type; a generic binary type is read from the URL's image extension.
  */
 export function imageKind(
   contentType: string | null,
@@ -77,10 +77,6 @@ export function imageKind(
   const known = EXTENSION_OF_TYPE.get(type);
   if (known) return { contentType: type === "image/jpg" ? "image/jpeg" : type, extension: known };
   const fromUrl = urlExtension(url);
-  if (type.startsWith("image/")) {
-    const subtype = type.slice("image/".length).replace(/[^a-z0-9]/g, "");
-    return { contentType: type, extension: fromUrl ?? (subtype || "img") };
-  }
   if ((type === "application/octet-stream" || type === "") && fromUrl) {
     return { contentType: IMAGE_EXTENSIONS.get(fromUrl) ?? "image/png", extension: fromUrl };
   }

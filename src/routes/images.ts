@@ -57,6 +57,9 @@ function objectHeaders(object: R2Object, length: number): Headers {
   object.writeHttpMetadata(headers);
   headers.set("etag", object.httpEtag);
   headers.set("cache-control", "public, max-age=31536000, immutable");
+  // Served from midhook's own origin: never sniffed, never run.
+  headers.set("x-content-type-options", "nosniff");
+  headers.set("content-security-policy", "default-src 'none'");
   headers.set("accept-ranges", "bytes");
   headers.set("content-length", String(length));
   return headers;

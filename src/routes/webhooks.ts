@@ -1,7 +1,7 @@
 // POST /webhooks/goapi: authenticate a GoAPI delivery and record it in its task's Durable Object.
 import { Hono } from "hono";
 import { type AppEnv, taskObject } from "../bindings";
-import { webhookSecrets } from "../config";
+import { secretsToRemove, webhookSecrets } from "../config";
 import type { RecordResult } from "../contract";
 import { normalizeStatus, parseGoapiPayload } from "../goapi/normalize";
 import { removeSecrets } from "../goapi/sanitize";
@@ -31,7 +31,11 @@ webhooks.post("/goapi", async (c) => {
     throw new ApiError(415, "unsupported_media_type", "send the payload as application/json");
   }
 
-  const json = await readJsonBody(c.req.raw, MAX_WEBHOOK_BYTES);
+  // Secrets are removed before anything is read, so no copy of a field can carry one.
+  const json = removeSecrets(
+    await readJsonBody(c.req.raw, MAX_WEBHOOK_BYTES),
+    secretsToRemove(c.env),
+  );
   const parsed = parseGoapiPayload(json);
   if (!parsed.ok) throw new ApiError(422, "invalid_payload", parsed.error);
   const event = parsed.value;
@@ -42,12 +46,11 @@ webhooks.post("/goapi", async (c) => {
     });
   }
 
-  const payload = JSON.stringify(removeSecrets(json, secrets));
   let recorded: RecordResult;
   try {
     recorded = await taskObject(c.env, event.taskId).recordEvent(
       event,
-      payload,
+      JSON.stringify(json),
       new URL(c.req.url).origin,
     );
   } catch (err) {

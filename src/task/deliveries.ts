@@ -1,19 +1,34 @@
 // A task's deliveries, one per (event, subscription): created when an event is released from
 // the outbox, queued by the alarm, attempted by the queue consumer (lease, attempt, retry,
-// failure), restarted in a new series by a redeliver, and re-sent when a queue message is lost.
+// failure), restarted in a new series by a redeliver, re-sent when a queue message is lost, and
+// kept on the dead-letter list while failed.
 import type {
   AttemptOutcome,
   AttemptReport,
+  DeadLetterInfo,
   DeliveryMessage,
   RestartedDelivery,
 } from "../contract";
 import { classifyAttempt } from "../delivery/policy";
 import type { DeliveryRow } from "./schema";
 
-/** A queued delivery with no attempt this long after it was due lost its message: re-send. */
-const LOST_MESSAGE_GRACE_MS = 60_000;
+/**
+ * A queued delivery with no attempt this long after it was due lost its message: re-send it.
+ * Minutes, not seconds: a queue that is merely backed up, or a consumer backing off while this
+ * object was unreachable, must not be mistaken for a loss (a re-send is harmless, as the old
+ * series' message is dropped, but it is wasted work).
+ */
+const LOST_MESSAGE_GRACE_MS = 10 * 60_000;
 /** Cloudflare Queues takes at most 100 messages per sendBatch. */
 const SEND_BATCH_LIMIT = 100;
+/** A queue message may arrive this much before its delivery's due time and still be attempted. */
+const EARLY_TOLERANCE_MS = 1_000;
+
+/** Whether an attempt of a queued delivery may start now. */
+export type Lease =
+  | { kind: "leased"; delivery: DeliveryRow }
+  | { kind: "not_due"; delaySeconds: number }
+  | { kind: "skip" };
 
 export class TaskDeliveries {
   readonly #sql: SqlStorage;
@@ -35,13 +50,17 @@ export class TaskDeliveries {
     }
   }
 
-  /** Starts a new attempt series of `eventId` to `subscription`, creating it if needed. */
+  /**
+   * Starts a new attempt series of `eventId` to `subscription`, creating it if needed; a failed
+   * delivery leaves the dead-letter list once the new series has started.
+   */
   restart(delivery: RestartedDelivery, now: number): void {
     this.#sql.exec(
       `INSERT INTO deliveries (event_id, subscription, state, next_attempt_at) VALUES (?, ?, 'pending', ?)
        ON CONFLICT (event_id, subscription) DO UPDATE SET state = 'pending', series = series + 1,
          attempts = 0, enqueued = 0, lease_until = 0, next_attempt_at = excluded.next_attempt_at,
-         finished_at = NULL`,
+         finished_at = NULL,
+         listing = CASE WHEN listing = 'none' AND state != 'failed' THEN 'none' ELSE 'remove' END`,
       delivery.event,
       delivery.subscription,
       now,
@@ -53,45 +72,37 @@ export class TaskDeliveries {
     return this.#sql.exec<DeliveryRow>("SELECT * FROM deliveries ORDER BY rowid").toArray();
   }
 
-  /** The delivery, whatever its state. */
-  get(eventId: string, subscription: string): DeliveryRow | null {
-    return (
-      this.#sql
-        .exec<DeliveryRow>(
-          "SELECT * FROM deliveries WHERE event_id = ? AND subscription = ?",
-          eventId,
-          subscription,
-        )
-        .toArray()[0] ?? null
-    );
-  }
-
   /** The delivery if it is pending in attempt series `series`; null if it moved on. */
-  pending(eventId: string, subscription: string, series: number): DeliveryRow | null {
-    const delivery = this.get(eventId, subscription);
+  #pending(eventId: string, subscription: string, series: number): DeliveryRow | null {
+    const delivery = this.#sql
+      .exec<DeliveryRow>(
+        "SELECT * FROM deliveries WHERE event_id = ? AND subscription = ?",
+        eventId,
+        subscription,
+      )
+      .toArray()[0];
     return delivery?.state === "pending" && delivery.series === series ? delivery : null;
   }
 
   /**
-   * Takes the lease of a pending delivery for an attempt: null when the delivery is no longer
-   * wanted in this series or another attempt holds it.
+   * Takes the lease of a pending delivery for an attempt of `leaseMs`. A message of an older
+   * series, or one that arrives while another attempt holds the lease, is skipped; a repeated
+   * message that arrives before the attempt is due is offered again when it is.
    */
-  lease(
-    eventId: string,
-    subscription: string,
-    series: number,
-    leaseMs: number,
-  ): DeliveryRow | null {
-    const delivery = this.pending(eventId, subscription, series);
+  lease(eventId: string, subscription: string, series: number, leaseMs: number): Lease {
+    const delivery = this.#pending(eventId, subscription, series);
     const now = Date.now();
-    if (delivery === null || delivery.lease_until > now) return null;
+    if (delivery === null || delivery.lease_until > now) return { kind: "skip" };
+    if (delivery.next_attempt_at > now + EARLY_TOLERANCE_MS) {
+      return { kind: "not_due", delaySeconds: Math.ceil((delivery.next_attempt_at - now) / 1000) };
+    }
     this.#sql.exec(
       "UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscription = ?",
       now + leaseMs,
       eventId,
       subscription,
     );
-    return delivery;
+    return { kind: "leased", delivery };
   }
 
   /** Records the result of one attempt and says what the queue should do with the message. */
@@ -101,7 +112,7 @@ export class TaskDeliveries {
     series: number,
     report: AttemptReport,
   ): AttemptOutcome {
-    const delivery = this.pending(eventId, subscription, series);
+    const delivery = this.#pending(eventId, subscription, series);
     if (delivery === null) return { outcome: "superseded" };
     const now = Date.now();
     const attempt = delivery.attempts + 1;
@@ -111,53 +122,90 @@ export class TaskDeliveries {
       report.status,
       report.retryAfterSeconds,
     );
-    if (verdict.kind !== "retry") {
-      const delivered = verdict.kind === "delivered";
+    if (verdict.kind === "retry") {
       this.#sql.exec(
-        `UPDATE deliveries SET state = ?, attempts = ?, last_status = ?, last_error = ?,
-           lease_until = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
-        delivered ? "delivered" : "failed",
+        `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, lease_until = 0,
+           next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
         report.error,
+        now + verdict.delaySeconds * 1000,
+        eventId,
+        subscription,
+      );
+      return { outcome: "retry", delaySeconds: verdict.delaySeconds };
+    }
+    if (verdict.kind === "delivered") {
+      this.#sql.exec(
+        `UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
+           lease_until = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
+        attempt,
+        report.status,
         new Date(now).toISOString(),
         eventId,
         subscription,
       );
-      return { outcome: delivered ? "delivered" : "failed" };
+      return { outcome: "delivered" };
     }
-    this.#sql.exec(
-      `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, lease_until = 0,
-         next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
-      attempt,
-      report.status,
-      report.error,
-      now + verdict.delaySeconds * 1000,
-      eventId,
-      subscription,
-    );
-    return { outcome: "retry", delaySeconds: verdict.delaySeconds };
+    this.#fail(eventId, subscription, attempt, report.status, report.error);
+    return { outcome: "failed" };
   }
 
-  /** Marks a pending delivery failed because the queue gave up on it; true if it changed. */
-  failPending(eventId: string, subscription: string, reason: string): boolean {
-    const delivery = this.get(eventId, subscription);
-    if (delivery?.state !== "pending") return false;
+  /**
+   * The queue gave up on a message of series `series` (its dead-letter queue): fails the
+   * delivery if that series is still the current one. A message of an older series, say one
+   * that was replayed since, changes nothing.
+   */
+  giveUp(eventId: string, subscription: string, series: number, reason: string): void {
+    const delivery = this.#pending(eventId, subscription, series);
+    if (delivery === null) return;
+    this.#fail(
+      eventId,
+      subscription,
+      delivery.attempts,
+      delivery.last_status,
+      delivery.last_error ?? reason,
+    );
+  }
+
+  /**
+   * A queue message came back unattempted because SUBSCRIPTIONS is invalid: the delivery waits
+   * here, unqueued, and the alarm queues it again once it reads the config well.
+   */
+  holdForConfig(eventId: string, subscription: string, series: number, reason: string): boolean {
+    if (this.#pending(eventId, subscription, series) === null) return false;
     this.#sql.exec(
-      `UPDATE deliveries SET state = 'failed', last_error = COALESCE(last_error, ?),
-         lease_until = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
+      `UPDATE deliveries SET enqueued = 0, lease_until = 0, last_error = ?
+         WHERE event_id = ? AND subscription = ?`,
       reason,
-      new Date().toISOString(),
       eventId,
       subscription,
     );
     return true;
   }
 
+  #fail(
+    eventId: string,
+    subscription: string,
+    attempts: number,
+    status: number | null,
+    error: string | null,
+  ): void {
+    this.#sql.exec(
+      `UPDATE deliveries SET state = 'failed', attempts = ?, last_status = ?, last_error = ?,
+         lease_until = 0, finished_at = ?, listing = 'add' WHERE event_id = ? AND subscription = ?`,
+      attempts,
+      status,
+      error,
+      new Date().toISOString(),
+      eventId,
+      subscription,
+    );
+  }
+
   /** Sends queue messages for deliveries that are due and not queued, or whose message was lost. */
   async enqueueDue(taskId: string, queue: Queue): Promise<void> {
     const now = Date.now();
-    // A message not attempted within the grace period after it was due was lost: a new series.
     this.#sql.exec(
       `UPDATE deliveries SET series = series + 1, enqueued = 0 WHERE state = 'pending'
          AND enqueued = 1 AND MAX(next_attempt_at, lease_until) + ? <= ?`,
@@ -196,13 +244,57 @@ export class TaskDeliveries {
     }
   }
 
-  /** When the alarm must next look at the deliveries (to queue one or find it lost), or null. */
+  /**
+   * Brings the dead-letter list up to date with this task's failed and restarted deliveries,
+   * each marked done only once the list has taken it, so a failed call is retried by the alarm.
+   */
+  async syncDeadLetters(
+    taskId: string,
+    list: {
+      add(info: DeadLetterInfo): Promise<unknown>;
+      remove(deliveries: RestartedDelivery[]): Promise<unknown>;
+    },
+  ): Promise<void> {
+    const rows = this.#sql
+      .exec<DeliveryRow>("SELECT * FROM deliveries WHERE listing IN ('add', 'remove')")
+      .toArray();
+    for (const row of rows) {
+      if (row.listing === "add") {
+        await list.add({
+          task_id: taskId,
+          event: row.event_id,
+          subscription: row.subscription,
+          attempts: row.attempts,
+          last_status: row.last_status,
+          last_error: row.last_error,
+          failed_at: row.finished_at ?? new Date().toISOString(),
+        });
+      } else {
+        await list.remove([{ event: row.event_id, subscription: row.subscription }]);
+      }
+      // Only if nothing changed it meanwhile (a replay while the list was being written).
+      this.#sql.exec(
+        `UPDATE deliveries SET listing = ? WHERE event_id = ? AND subscription = ? AND listing = ?
+           AND series = ?`,
+        row.listing === "add" ? "listed" : "none",
+        row.event_id,
+        row.subscription,
+        row.listing,
+        row.series,
+      );
+    }
+  }
+
+  /** When the alarm must next look at the deliveries (to queue, re-send or list), or null. */
   nextWakeAt(): number | null {
     return this.#sql
       .exec<{ t: number | null }>(
-        `SELECT MIN(CASE WHEN enqueued = 0 THEN next_attempt_at
-                         ELSE MAX(next_attempt_at, lease_until) + ? END) AS t
-           FROM deliveries WHERE state = 'pending'`,
+        `SELECT MIN(t) AS t FROM (
+           SELECT CASE WHEN enqueued = 0 THEN next_attempt_at
+                       ELSE MAX(next_attempt_at, lease_until) + ? END AS t
+             FROM deliveries WHERE state = 'pending'
+           UNION ALL
+           SELECT 0 FROM deliveries WHERE listing IN ('add', 'remove'))`,
         LOST_MESSAGE_GRACE_MS,
       )
       .one().t;

@@ -10,7 +10,7 @@ export type Recorded =
   | { kind: "current"; id: string };
 
 /** An event without its bodies: what views and the outbox read. */
-export type EventSummary = Omit<EventRow, "event" | "payload" | "identity" | "seq">;
+export type EventSummary = Omit<EventRow, "payload" | "identity" | "seq">;
 const SUMMARY = "id, type, status, progress, stale, duplicates, received_at, forward_state";
 
 export class TaskEvents {
@@ -47,8 +47,8 @@ export class TaskEvents {
     const stale = task !== null && isStale(task, event);
     const id = `evt_${crypto.randomUUID().replaceAll("-", "")}`;
     this.#sql.exec(
-      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, event, payload)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       identity,
       eventTypeOf(event.status),
@@ -57,7 +57,6 @@ export class TaskEvents {
       stale ? 1 : 0,
       now,
       stale ? "never" : "waiting",
-      JSON.stringify(event),
       payload,
     );
     if (stale) return { kind: "stale", id };

@@ -7,6 +7,12 @@ import { IMAGE_COPY_TIMEOUT_MS, imageRetry } from "../images/policy";
 import { fallbackName } from "../images/sources";
 import type { ImageRow } from "./schema";
 
+/**
+ * Copies run at once per task: a copy holds at most one 8 MiB part in memory, and an isolate
+ * has 128 MB, so four leave room where seventeen (a grid and 16 tiles) would not.
+ */
+const COPIES_AT_ONCE = 4;
+
 export class TaskImages {
   readonly #sql: SqlStorage;
   readonly #env: Env;
@@ -60,40 +66,54 @@ export class TaskImages {
       .toArray();
     if (due.length === 0) return;
     const limits = { ...imageLimits(this.#env), timeoutMs: IMAGE_COPY_TIMEOUT_MS };
-    await Promise.all(
-      due.map(async (image) => {
-        const result = await archiveImage(
-          this.#env.IMAGES,
-          taskId,
-          image.slot,
-          image.source_url,
-          limits,
-        );
-        const attempts = image.attempts + 1;
-        if (result.ok) {
-          this.#sql.exec(
-            `UPDATE images SET state = 'stored', name = ?, content_type = ?, bytes = ?, sha256 = ?,
-               error = NULL, attempts = ? WHERE slot = ?`,
-            result.name,
-            result.contentType,
-            result.bytes,
-            result.sha256,
-            attempts,
-            image.slot,
-          );
-          return;
-        }
-        const next = imageRetry(attempts, result.retryable, Date.now());
+    await eachWithLimit(due, COPIES_AT_ONCE, async (image) => {
+      const result = await archiveImage(
+        this.#env.IMAGES,
+        taskId,
+        image.slot,
+        image.source_url,
+        limits,
+      );
+      const attempts = image.attempts + 1;
+      if (result.ok) {
         this.#sql.exec(
-          "UPDATE images SET state = ?, name = ?, error = ?, attempts = ?, next_try_at = ? WHERE slot = ?",
-          next.state,
+          `UPDATE images SET state = 'stored', name = ?, content_type = ?, bytes = ?, sha256 = ?,
+               error = NULL, attempts = ? WHERE slot = ?`,
           result.name,
-          result.error,
+          result.contentType,
+          result.bytes,
+          result.sha256,
           attempts,
-          next.state === "pending" ? next.nextTryAt : Date.now(),
           image.slot,
         );
-      }),
-    );
+        return;
+      }
+      const next = imageRetry(attempts, result.retryable, Date.now());
+      this.#sql.exec(
+        "UPDATE images SET state = ?, name = ?, error = ?, attempts = ?, next_try_at = ? WHERE slot = ?",
+        next.state,
+        result.name,
+        result.error,
+        attempts,
+        next.state === "pending" ? next.nextTryAt : Date.now(),
+        image.slot,
+      );
+    });
   }
+}
+
+/** Runs `work` on every item, at most `limit` at a time. */
+async function eachWithLimit<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) {
+      const item = items[i];
+      if (item !== undefined) await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

@@ -3,12 +3,12 @@
 // deliveries to one task are serialized by the object itself; the alarm does the slow work
 // (copying images, queueing deliveries) after GoAPI has its 200.
 import { DurableObject } from "cloudflare:workers";
+import { deadLetterLog } from "../bindings";
 import { publicBaseUrl } from "../config";
 import type {
   AttemptOutcome,
   AttemptReport,
   AttemptStart,
-  DeadLetterInfo,
   RecordResult,
   RedeliverResult,
   RestartedDelivery,
@@ -21,11 +21,19 @@ import {
   subscriptionsOf,
 } from "../delivery/subscriptions";
 import type { TaskEvent } from "../goapi/events";
+import { doublingDelayMs } from "../lib/backoff";
+import { errorText } from "../lib/errors";
 import { TaskDeliveries } from "./deliveries";
 import { TaskEvents } from "./events";
 import { TaskImages } from "./images";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
+
+/** The alarm set before any work, in case the run never finishes (beyond an image copy's limit). */
+const ALARM_WATCHDOG_MS = 10 * 60_000;
+/** After a failed alarm run: 5 s, doubling to 5 minutes. */
+const ALARM_RETRY_FIRST_MS = 5_000;
+const ALARM_RETRY_CAP_MS = 5 * 60_000;
 
 export class TaskObject extends DurableObject<Env> {
   readonly #events: TaskEvents;
@@ -33,6 +41,8 @@ export class TaskObject extends DurableObject<Env> {
   readonly #deliveries: TaskDeliveries;
   /** When to read an invalid SUBSCRIPTIONS again (in memory: a restart reads it at once). */
   #configBlockedUntil = 0;
+  /** Alarm runs in a row in which a step failed (in memory: a restart starts again at 1). */
+  #alarmFailures = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -68,19 +78,45 @@ export class TaskObject extends DurableObject<Env> {
     return taskView(task, this.#events.list(), this.#imageViews(task), this.#deliveries.list());
   }
 
-  /** Copies due images, releases ready events to their subscribers, queues due deliveries. */
+  /**
+   * Copies due images, releases ready events, queues due deliveries and updates the dead-letter
+   * list. It always leaves an alarm behind while work remains: one set before any work (should
+   * the isolate die mid-run), and the real one after, later by a growing backoff while a step
+   * keeps failing (a Queues outage, say), so no task waits for ever on an alarm that was dropped.
+   */
   override async alarm(): Promise<void> {
     const task = this.#events.task();
     if (task === null) return;
-    await this.#images.copyDue(task.task_id);
-    this.#releaseReadyEvents(task);
-    await this.#deliveries.enqueueDue(task.task_id, this.env.DELIVERY_QUEUE);
+    await this.ctx.storage.setAlarm(Date.now() + ALARM_WATCHDOG_MS);
+    const steps: Array<[string, () => unknown]> = [
+      ["copying images", () => this.#images.copyDue(task.task_id)],
+      ["releasing events", () => this.#releaseReadyEvents(task)],
+      ["queueing deliveries", () => this.#enqueueDueDeliveries(task)],
+      [
+        "updating the dead-letter list",
+        () => this.#deliveries.syncDeadLetters(task.task_id, deadLetterLog(this.env)),
+      ],
+    ];
+    let failed = false;
+    for (const [step, run] of steps) {
+      try {
+        await run();
+      } catch (err) {
+        failed = true;
+        console.error(
+          `task ${task.task_id}: ${step} failed; the alarm tries again`,
+          errorText(err),
+        );
+      }
+    }
+    this.#alarmFailures = failed ? this.#alarmFailures + 1 : 0;
     this.#scheduleAlarm();
   }
 
   /**
    * Starts an attempt of a queued delivery: the stored event to send, with the delivery's lease
-   * taken for `leaseMs`, or skip when it is no longer wanted or another attempt holds it.
+   * taken for `leaseMs`; not due yet (a repeated message); or skip when it is no longer wanted
+   * or another attempt holds it.
    */
   beginAttempt(
     eventId: string,
@@ -91,12 +127,12 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#events.task();
     const row = this.#events.get(eventId);
     if (task === null || row === null) return { kind: "skip" };
-    const delivery = this.#deliveries.lease(eventId, subscription, series, leaseMs);
-    if (delivery === null) return { kind: "skip" };
+    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs);
+    if (lease.kind !== "leased") return lease;
     return {
       kind: "send",
       stored: storedEvent(row, this.#imageViews(task)),
-      attempt: delivery.attempts + 1,
+      attempt: lease.delivery.attempts + 1,
     };
   }
 
@@ -113,24 +149,22 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * A delivery reached the dead-letter queue: marks it failed if it was still pending (the
-   * queue gave up on it) and returns what the dead-letter list shows.
+   * The delivery queue gave up on a message (it reached the dead-letter queue): the delivery
+   * fails and is listed, unless a newer attempt series took over since.
    */
-  deadLetter(eventId: string, subscription: string, reason: string): DeadLetterInfo | null {
-    const task = this.#events.task();
-    if (task === null) return null;
-    if (this.#deliveries.failPending(eventId, subscription, reason)) this.#scheduleAlarm();
-    const failed = this.#deliveries.get(eventId, subscription);
-    if (failed === null || failed.state === "delivered") return null;
-    return {
-      task_id: task.task_id,
-      event: eventId,
-      subscription,
-      attempts: failed.attempts,
-      last_status: failed.last_status,
-      last_error: failed.last_error,
-      failed_at: failed.finished_at ?? new Date().toISOString(),
-    };
+  giveUp(eventId: string, subscription: string, series: number, reason: string): void {
+    this.#deliveries.giveUp(eventId, subscription, series, reason);
+    this.#scheduleAlarm();
+  }
+
+  /**
+   * A queue message came back unattempted because SUBSCRIPTIONS is invalid: the delivery waits
+   * here with `reason`, and the alarm queues it again once the config reads well.
+   */
+  holdForConfig(eventId: string, subscription: string, series: number, reason: string): void {
+    if (this.#deliveries.holdForConfig(eventId, subscription, series, reason)) {
+      this.#scheduleAlarm();
+    }
   }
 
   /**
@@ -182,6 +216,12 @@ export class TaskObject extends DurableObject<Env> {
     }
   }
 
+  /** Queues due deliveries, unless SUBSCRIPTIONS is invalid: then they wait here, not in the queue. */
+  async #enqueueDueDeliveries(task: TaskRow): Promise<void> {
+    if (this.#subscriptions() === null) return;
+    await this.#deliveries.enqueueDue(task.task_id, this.env.DELIVERY_QUEUE);
+  }
+
   /** The valid subscriptions, or null (logged, read again later) when SUBSCRIPTIONS is invalid. */
   #subscriptions(): Subscription[] | null {
     const parsed = subscriptionsOf(this.env);
@@ -194,17 +234,33 @@ export class TaskObject extends DurableObject<Env> {
     return null;
   }
 
-  /** Sets the alarm for the earliest pending work, or clears it when there is none. */
+  /**
+   * Sets the alarm for the earliest pending work, or clears it when there is none. Work that
+   * waits for SUBSCRIPTIONS waits until it is read again; after failed alarm runs, the alarm
+   * backs off.
+   */
   #scheduleAlarm(): void {
-    const times = [this.#images.nextTryAt(), this.#deliveries.nextWakeAt()];
+    const now = Date.now();
     const imagesPending = this.#images.anyPending();
     const releasable = this.#events
       .inOutbox("waiting")
       .some((e) => e.status !== "completed" || !imagesPending);
-    if (releasable) times.push(Math.max(this.#configBlockedUntil, Date.now()));
+    const deliveriesDue = this.#deliveries.nextWakeAt();
+    const times = [
+      this.#images.nextTryAt(),
+      deliveriesDue === null ? null : Math.max(deliveriesDue, this.#configBlockedUntil),
+      releasable ? Math.max(this.#configBlockedUntil, now) : null,
+    ];
     const next = Math.min(...times.filter((t): t is number => t !== null));
-    if (Number.isFinite(next)) void this.ctx.storage.setAlarm(next);
-    else void this.ctx.storage.deleteAlarm();
+    if (!Number.isFinite(next)) {
+      void this.ctx.storage.deleteAlarm();
+      return;
+    }
+    const backoff =
+      this.#alarmFailures > 0
+        ? doublingDelayMs(this.#alarmFailures, ALARM_RETRY_FIRST_MS, ALARM_RETRY_CAP_MS)
+        : 0;
+    void this.ctx.storage.setAlarm(Math.max(next, now + backoff));
   }
 
   #imageViews(task: TaskRow) {

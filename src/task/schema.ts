@@ -26,8 +26,8 @@ CREATE TABLE task (
 );
 
 -- Each distinct event, once. identity = "<status>:<progress>" is unique, which is what makes a
--- redelivery a duplicate. payload is GoAPI's body with secrets removed; event is the normalized
--- TaskEvent as JSON. Archiving and forwarding read from here.
+-- redelivery a duplicate. payload is GoAPI's body with secrets removed, kept once: a delivery
+-- reads the event's fields from it again, so a body near 1 MiB stays within SQLite's 2 MB row.
 -- forward_state is the outbox: 'waiting' until the event's deliveries exist (a completed event
 -- waits for its images, every event waits for a valid SUBSCRIPTIONS), then 'released';
 -- 'never' for stale events.
@@ -42,7 +42,6 @@ CREATE TABLE events (
   duplicates    INTEGER NOT NULL DEFAULT 0,
   received_at   TEXT NOT NULL,
   forward_state TEXT NOT NULL,          -- waiting | released | never
-  event         TEXT NOT NULL,
   payload       TEXT NOT NULL
 );
 
@@ -64,6 +63,8 @@ CREATE TABLE images (
 -- One row per (event, subscription): the source of truth for forwarding. series grows with
 -- every new attempt series (replay, redeliver, a lost queue message re-sent); queue messages
 -- of an older series are dropped. enqueued = 1 once the series' message is on the queue.
+-- listing is the outbox of the dead-letter list: a failed delivery is 'add'ed to it, and a
+-- restarted one 'remove'd, by the alarm, until the list has it ('listed') or not ('none').
 CREATE TABLE deliveries (
   event_id        TEXT NOT NULL,
   subscription    TEXT NOT NULL,
@@ -76,6 +77,7 @@ CREATE TABLE deliveries (
   last_status     INTEGER,
   last_error      TEXT,
   finished_at     TEXT,                 -- delivered or failed
+  listing         TEXT NOT NULL DEFAULT 'none',  -- none | add | listed | remove
   PRIMARY KEY (event_id, subscription)
 );
 `;
@@ -86,8 +88,16 @@ CREATE TABLE deliveries (
  * of the databases made before versions were recorded.
  */
 const UPGRADES: ReadonlyMap<number, string> = new Map([
-  // Every attempt was also logged to an `attempts` table that nothing read.
-  [1, "DROP TABLE IF EXISTS attempts"],
+  // Every attempt was also logged to an `attempts` table that nothing read, and each event kept
+  // a normalized copy of its payload's fields beside the payload (up to twice the body's size).
+  // Failed deliveries were listed by a queue consumer; the task now lists them itself.
+  [
+    1,
+    `DROP TABLE IF EXISTS attempts;
+     ALTER TABLE events DROP COLUMN event;
+     ALTER TABLE deliveries ADD COLUMN listing TEXT NOT NULL DEFAULT 'none';
+     UPDATE deliveries SET listing = 'listed' WHERE state = 'failed';`,
+  ],
 ]);
 
 /**
@@ -142,7 +152,6 @@ export type EventRow = {
   duplicates: number;
   received_at: string;
   forward_state: "waiting" | "released" | "never";
-  event: string;
   payload: string;
 };
 
@@ -172,4 +181,5 @@ export type DeliveryRow = {
   last_status: number | null;
   last_error: string | null;
   finished_at: string | null;
+  listing: "none" | "add" | "listed" | "remove";
 };

@@ -1,7 +1,6 @@
 // How a task's rows look from outside: the admin view, and the stored event a delivery body is
 // built from. Pure projections of the rows in ./schema onto the types in ../contract.
 import type { DeliveryView, EventView, ImageView, StoredEvent, TaskView } from "../contract";
-import type { TaskEvent } from "../goapi/events";
 import type { EventSummary } from "./events";
 import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 
@@ -70,7 +69,6 @@ export function storedEvent(row: EventRow, images: readonly ImageView[]): Stored
     id: row.id,
     type: row.type,
     created_at: row.received_at,
-    event: JSON.parse(row.event) as TaskEvent,
     payload: row.payload,
     images: row.status === "completed" ? [...images] : [],
   };

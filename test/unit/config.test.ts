@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { configProblems } from "../../src/config";
 import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
-const KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
 const base = {
   id: "gallery",
   url: "https://gallery.example.com/hooks/mj",
@@ -67,13 +67,31 @@ describe("SUBSCRIPTIONS", () => {
     ]);
     const errors = errorsOf([base], { GALLERY_SECRET: "plain-password-123" });
     expect(errors).toEqual([
-      "subscriptions[0] (gallery).secret: GALLERY_SECRET must be whsec_ followed by a base64 key",
+      "subscriptions[0] (gallery).secret: GALLERY_SECRET must be whsec_ followed by the base64 of at least 24 bytes",
     ]);
     expect(errors.join()).not.toContain("plain-password-123");
     expect(errorsOf([{ ...base, secret: "hunter2" }])[0]).toContain(
       "must be env:NAME or a whsec_ key",
     );
     expect(errorsOf([{ ...base, secret: "hunter2" }]).join()).not.toContain("hunter2");
+  });
+
+  it("accepts only keys that decode to at least 24 bytes of standard base64", () => {
+    const withKey = (key: string) => errorsOf([base], { GALLERY_SECRET: key });
+    const refusal = [
+      "subscriptions[0] (gallery).secret: GALLERY_SECRET must be whsec_ followed by the base64 of at least 24 bytes",
+    ];
+    // Shapes a pattern check lets through but a decoder refuses.
+    expect(withKey(`whsec_${"A".repeat(17)}`)).toEqual(refusal);
+    expect(withKey(`whsec_${"A".repeat(16)}=`)).toEqual(refusal);
+    expect(withKey(`whsec_${"A".repeat(30)}===`)).toEqual(refusal);
+    // Well-formed, but too short a key.
+    expect(withKey(`whsec_${btoa("x".repeat(23))}`)).toEqual(refusal);
+    expect(withKey(`whsec_${btoa("x".repeat(24))}`)).toEqual([]);
+    expect(withKey(`whsec_${btoa("x".repeat(64))}`)).toEqual([]);
+    expect(errorsOf([{ ...base, secret: `whsec_${"A".repeat(17)}` }])).toEqual([
+      "subscriptions[0] (gallery).secret: the key must be whsec_ followed by the base64 of at least 24 bytes",
+    ]);
   });
 
   it("allows http only to loopback receivers", () => {

@@ -5,6 +5,7 @@ import { normalizeStatus, parseGoapiPayload } from "../../src/goapi/normalize";
 import { removeSecrets } from "../../src/goapi/sanitize";
 import { IMAGE_NAME_PATTERN } from "../../src/images/sources";
 import { parseJsonBody } from "../../src/lib/json";
+import { fixtures } from "../support/fixtures";
 import { goapiFuzzBody } from "../support/fuzz-bodies";
 import { SECRET } from "../support/keys";
 
@@ -45,4 +46,39 @@ describe("fuzzing the parser", () => {
       { numRuns: 5000 },
     );
   });
+
+  it("never lets a secret planted in any field of a GoAPI body reach the event it reads", () => {
+    // Every string leaf of a realistic body, with the secret spliced into one of them.
+    const fields = ["description", "message", "raw_message", "image_url", "actions", "seed"];
+    const planted = fc.tuple(
+      fc.constantFrom(...Object.values(fixtures)),
+      fc.constantFrom(...fields),
+      fc.string({ maxLength: 8 }),
+    );
+    fc.assert(
+      fc.property(planted, ([fixture, field, around]) => {
+        const body = plant(structuredClone(fixture), field, `${around}${SECRET}${around}`);
+        const parsed = parseGoapiPayload(removeSecrets(body, [SECRET]));
+        if (parsed.ok) expect(JSON.stringify(parsed.value)).not.toContain(SECRET);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
+
+/** Sets `value` on every `field` of `body`, at any depth (a list field gets it as an item). */
+function plant(body: unknown, field: string, value: string): unknown {
+  if (Array.isArray(body)) return body.map((item) => plant(item, field, value));
+  if (typeof body !== "object" || body === null) return body;
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(body)) copy[key] = plant(item, field, value);
+  if (field in copy) copy[field] = Array.isArray(copy[field]) ? [value] : value;
+  else if (field === "raw_message" || field === "message") {
+    if ("error" in copy && typeof copy.error === "object" && copy.error !== null) {
+      copy.error = { ...copy.error, code: 1, [field]: value };
+    }
+  } else if (field === "description" && "output" in copy) {
+    copy.output = { ...(copy.output as object), description: value };
+  }
+  return copy;
+}

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { classifyAttempt, parseRetryAfter, retryDelaySeconds } from "../../src/delivery/policy";
+import {
+  classifyAttempt,
+  parseRetryAfter,
+  retryDelaySeconds,
+  unreachableRetrySeconds,
+} from "../../src/delivery/policy";
 import { isStale } from "../../src/goapi/events";
 import { imageRetry } from "../../src/images/policy";
+import { doublingDelayMs } from "../../src/lib/backoff";
 
 describe("retry schedule", () => {
   it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
@@ -91,5 +97,21 @@ describe("isStale", () => {
     expect(isStale(at("pending", 0), at("completed", 100))).toBe(false);
     expect(isStale(at("completed", 100), at("processing", 90))).toBe(true);
     expect(isStale(at("failed", 0), at("completed", 100))).toBe(true);
+  });
+});
+
+describe("unreachableRetrySeconds", () => {
+  it("waits 5 s after the first failure, doubling to an hour", () => {
+    expect([1, 2, 3, 4, 10, 11, 12, 100].map(unreachableRetrySeconds)).toEqual([
+      5, 10, 20, 40, 2560, 3600, 3600, 3600,
+    ]);
+  });
+});
+
+describe("doublingDelayMs", () => {
+  it("doubles from the first delay and stops at the cap", () => {
+    expect([0, 1, 2, 3, 8, 1000].map((n) => doublingDelayMs(n, 60_000, 3_600_000))).toEqual([
+      60_000, 60_000, 120_000, 240_000, 3_600_000, 3_600_000,
+    ]);
   });
 });

@@ -2,7 +2,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { signStandardWebhook } from "../../src/delivery/sign";
 
-const KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
 
 describe("signStandardWebhook", () => {
   it("produces a signature the standardwebhooks library accepts", async () => {

@@ -38,6 +38,11 @@ describe("image sources", () => {
       extension: "gif",
     });
     expect(imageKind("text/html", "https://h/x.png")).toBeNull();
+    // Only PNG, JPEG, WebP and GIF are stored: an SVG could carry script.
+    expect(imageKind("image/svg+xml", "https://h/x.png")).toBeNull();
+    expect(imageKind("image/svg+xml; charset=utf-8", "https://h/x.svg")).toBeNull();
+    expect(imageKind("image/bmp", "https://h/x.png")).toBeNull();
+    expect(imageKind("application/octet-stream", "https://h/x.svg")).toBeNull();
     expect(imageKind("__proto__", "https://h/x")).toBeNull();
     expect(imageKind("application/octet-stream", "https://h/x.constructor")).toBeNull();
     expect(imageKind("application/octet-stream", "https://h/x")).toBeNull();

@@ -1,0 +1,73 @@
+// `npm run dev` as a user runs it: a subscriber key kept in .dev.vars (as SUBSCRIPTIONS names it,
+// env:GALLERY_WEBHOOK_SECRET) is loaded, and deliveries go out signed with it.
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage } from "node:http";
+import { Webhook } from "standardwebhooks";
+import { afterAll, describe, expect, it } from "vitest";
+import { type DevServer, startDevServer } from "./support/project-copy";
+
+function body(req: IncomingMessage): Promise<string> {
+  return new Promise((done) => {
+    let text = "";
+    req.on("data", (chunk) => {
+      text += chunk;
+    });
+    req.on("end", () => done(text));
+  });
+}
+
+describe("npm run dev", () => {
+  let dev: DevServer | undefined;
+  const received: Array<{ verified: boolean; type: string }> = [];
+  const key = `whsec_${randomBytes(32).toString("base64")}`;
+  const receiver = createServer(async (req, res) => {
+    const text = await body(req);
+    let type = "unverified";
+    try {
+      const headers = {
+        "webhook-id": String(req.headers["webhook-id"]),
+        "webhook-timestamp": String(req.headers["webhook-timestamp"]),
+        "webhook-signature": String(req.headers["webhook-signature"]),
+      };
+      type = String((new Webhook(key).verify(text, headers) as { type?: string }).type);
+    } catch {
+      // counted as unverified
+    }
+    received.push({ verified: type !== "unverified", type });
+    res.writeHead(204).end();
+  });
+
+  afterAll(async () => {
+    await dev?.stop();
+    receiver.close();
+  });
+
+  it("loads a subscriber key from .dev.vars and delivers with it", async () => {
+    await new Promise<void>((done) => receiver.listen(0, "127.0.0.1", done));
+    const address = receiver.address();
+    if (address === null || typeof address === "string") throw new Error("no port");
+    dev = await startDevServer({
+      GOAPI_WEBHOOK_SECRET: "dev-goapi-secret",
+      GALLERY_WEBHOOK_SECRET: key,
+      SUBSCRIPTIONS: JSON.stringify([
+        {
+          id: "gallery",
+          url: `http://127.0.0.1:${address.port}/hooks`,
+          secret: "env:GALLERY_WEBHOOK_SECRET",
+        },
+      ]),
+    });
+    const taskId = crypto.randomUUID();
+    const answer = await fetch(`${dev.url}/webhooks/goapi`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-webhook-secret": "dev-goapi-secret" },
+      body: JSON.stringify({ task_id: taskId, status: "pending", meta: { task_type: "imagine" } }),
+    });
+    expect(answer.status).toBe(200);
+    const deadline = Date.now() + 20_000;
+    while (received.length === 0 && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    expect(received, dev.output()).toEqual([{ verified: true, type: "task.created" }]);
+  });
+});

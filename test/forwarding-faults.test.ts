@@ -1,0 +1,243 @@
+// Forwarding when things go wrong: a Queues outage, a broken config, a Durable Object that cannot
+// be reached, late or repeated queue messages. Every event answered 200 must end delivered or
+// listed as a dead letter, never stuck.
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { taskObject } from "../src/bindings";
+import type { DeliveryMessage, DeliveryView } from "../src/contract";
+import worker from "../src/index";
+import { overrideEnv } from "./support/env";
+import { v2Event } from "./support/fixtures";
+import { deliveries, eventually, subscriberAnswers } from "./support/network";
+import { adminPost, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
+
+/** Runs the Worker's queue handler on one message and returns what it did with it. */
+async function consume(queue: string, body: unknown, attempts = 1) {
+  const batch = createMessageBatch(queue, [
+    { id: `m-${crypto.randomUUID()}`, timestamp: new Date(), attempts, body },
+  ]);
+  const message = batch.messages[0];
+  if (!message) throw new Error("no message");
+  const retry = vi.spyOn(message, "retry");
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  const result = await getQueueResult(batch, ctx);
+  return {
+    acked: result.explicitAcks.includes(message.id),
+    retried: result.retryMessages.some((m: { msgId: string }) => m.msgId === message.id),
+    delaySeconds: retry.mock.calls[0]?.[0]?.delaySeconds,
+  };
+}
+
+async function deliveryTo(taskId: string, subscription: string): Promise<DeliveryView> {
+  return eventually(async () =>
+    (await taskView(taskId)).deliveries.find((d) => d.subscription === subscription),
+  );
+}
+
+async function deliveryWhenSettled(taskId: string, subscription: string): Promise<DeliveryView> {
+  return eventually(async () => {
+    const delivery = await deliveryTo(taskId, subscription);
+    return delivery.state === "pending" ? undefined : delivery;
+  });
+}
+
+async function rows(taskId: string) {
+  return runInDurableObject(taskObject(env, taskId), (_, state) =>
+    state.storage.sql
+      .exec<{ series: number; enqueued: number; state: string; attempts: number }>(
+        "SELECT series, enqueued, state, attempts FROM deliveries WHERE subscription = 'all'",
+      )
+      .one(),
+  );
+}
+
+describe("a task's alarm", () => {
+  it("keeps itself scheduled while the queue refuses sends, then delivers everything once", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    const outage = vi
+      .spyOn(env.DELIVERY_QUEUE, "sendBatch")
+      .mockRejectedValue(new Error("Queues is unavailable"));
+    await ingest(v2Event(taskId, "pending", 0));
+    for (let run = 0; run < 3; run++) {
+      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+      await runDurableObjectAlarm(stub).catch(() => {});
+      const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+      expect(alarm, `alarm after failing run ${run + 1}`).not.toBeNull();
+    }
+    expect(outage).toHaveBeenCalled();
+    expect(deliveries(taskId)).toEqual([]);
+    outage.mockRestore();
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+    await runDurableObjectAlarm(stub);
+    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    const sent = deliveries(taskId).filter((d) => d.path === "/all");
+    expect(sent).toHaveLength(1);
+    expect((await deliveryTo(taskId, "all")).state).toBe("delivered");
+  });
+});
+
+describe("dead letters", () => {
+  it("ignores a dead-letter message from an older attempt series", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    subscriberAnswers(taskId, () => new Response("down", { status: 503 }));
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () =>
+      (await deliveryTo(taskId, "all")).attempts === 1 ? true : undefined,
+    );
+    expect((await adminPost(`/v1/tasks/${taskId}/redeliver`, { subscription: "all" })).status).toBe(
+      200,
+    );
+    const late: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    expect(await consume("midhook-dead-letters", late)).toMatchObject({ acked: true });
+    expect(await rows(taskId)).toMatchObject({ series: 2, state: "pending" });
+    const listed = (await deadLetterPage()).items.filter((i) => i.task_id === taskId);
+    expect(listed).toEqual([]);
+  });
+
+  it("lists a failed delivery even when the list refuses it several times", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const getByName = env.DEAD_LETTER_LOG.getByName.bind(env.DEAD_LETTER_LOG);
+    let refusals = 4;
+    vi.spyOn(env.DEAD_LETTER_LOG, "getByName").mockImplementation((name) => {
+      const log = getByName(name);
+      return new Proxy(log, {
+        get: (target, key) =>
+          key === "add" && refusals-- > 0
+            ? () => Promise.reject(new Error("the list is unavailable"))
+            : Reflect.get(target, key),
+      });
+    });
+    const taskId = newTaskId();
+    subscriberAnswers(taskId, () => new Response(null, { status: 410 }));
+    await ingest(v2Event(taskId, "pending", 0));
+    expect((await deliveryWhenSettled(taskId, "all")).state).toBe("failed");
+    const stub = taskObject(env, taskId);
+    const listed = async () => (await deadLetterPage()).items.find((i) => i.task_id === taskId);
+    for (let run = 0; run < 8 && (await listed()) === undefined; run++) {
+      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+      await runDurableObjectAlarm(stub);
+    }
+    expect(refusals).toBeLessThan(0);
+    expect(await listed()).toMatchObject({ subscription: "all", last_status: 410 });
+  });
+});
+
+describe("the delivery consumer", () => {
+  it("hands a message back to its task while SUBSCRIPTIONS is invalid, instead of retrying it", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL",
+      );
+    });
+    const good = env.SUBSCRIPTIONS;
+    overrideEnv({ SUBSCRIPTIONS: '[{"id":"x","url":"ftp://nope"}]' });
+    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    expect(await consume("midhook-deliveries", message)).toMatchObject({
+      acked: true,
+      retried: false,
+    });
+    const held = await deliveryTo(taskId, "all");
+    expect(held.state).toBe("pending");
+    expect(held.last_error).toContain("SUBSCRIPTIONS");
+    env.SUBSCRIPTIONS = good;
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+    await runDurableObjectAlarm(stub);
+    await eventually(() => (deliveries(taskId).length === 2 ? true : undefined));
+    expect((await deliveryTo(taskId, "all")).state).toBe("delivered");
+  });
+
+  it("backs off by the message's attempts when its task cannot be reached", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(env.TASKS, "getByName").mockImplementation(() => {
+      throw new Error("Durable Object is overloaded");
+    });
+    const message: DeliveryMessage = {
+      task_id: newTaskId(),
+      event: "evt_x",
+      subscription: "all",
+      series: 1,
+    };
+    const delays: number[] = [];
+    for (const attempts of [1, 2, 5, 40]) {
+      const result = await consume("midhook-deliveries", message, attempts);
+      expect(result.retried).toBe(true);
+      delays.push(result.delaySeconds ?? 0);
+    }
+    expect(delays[0]).toBeGreaterThanOrEqual(5);
+    expect(delays).toEqual([...delays].sort((a, b) => a - b));
+    expect(delays[3]).toBeGreaterThanOrEqual(600);
+  });
+
+  it("retries a repeated message for an attempt not yet due with the time that remains", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    subscriberAnswers(taskId, () => new Response("down", { status: 503 }));
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    const failed = await eventually(async () => {
+      const d = await deliveryTo(taskId, "all");
+      return d.attempts === 1 ? d : undefined;
+    });
+    const due = Date.parse(failed.next_attempt_at ?? "");
+    const before = deliveries(taskId).length;
+    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    const result = await consume("midhook-deliveries", message, 1);
+    expect(result.retried).toBe(true);
+    expect(result.delaySeconds).toBeGreaterThanOrEqual(1);
+    expect((result.delaySeconds ?? 0) * 1000).toBeLessThanOrEqual(due - Date.now() + 1500);
+    expect(deliveries(taskId)).toHaveLength(before);
+    expect((await deliveryTo(taskId, "all")).attempts).toBe(1);
+  });
+
+  it("records an error while preparing an attempt as that attempt's failure", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec("UPDATE events SET payload = '{\"broken\":true}'");
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL",
+      );
+    });
+    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    expect(await consume("midhook-deliveries", message)).toMatchObject({ retried: true });
+    const delivery = await deliveryTo(taskId, "all");
+    expect(delivery.attempts).toBe(1);
+    expect(delivery.last_error).toMatch(/could not prepare/);
+  });
+});
+
+describe("lost queue messages", () => {
+  it("waits several minutes before calling a queued message lost", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    const stub = taskObject(env, taskId);
+    // Queued two minutes ago and not attempted yet: a backed-up queue, not a lost message.
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, next_attempt_at = ?, finished_at = NULL",
+        Date.now() - 120_000,
+      );
+      return state.storage.setAlarm(Date.now());
+    });
+    await runDurableObjectAlarm(stub);
+    expect(await rows(taskId)).toMatchObject({ series: 1, enqueued: 1 });
+  });
+});
