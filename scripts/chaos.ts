@@ -1,9 +1,15 @@
 // `npm run chaos`: midhook under faults, on this machine only. A fake GoAPI sends task events
 // with redeliveries while the Worker (wrangler dev) is killed with SIGKILL and restarted on the
-// same state several times, and the downstream receiver goes down for a while. At the end every
-// event GoAPI got a 200 for must be recorded exactly once and delivered at least once under one
-// webhook-id, and no delivery may be stuck. Bounded: about 3 minutes.
+// same state several times, Queues refuses sends for a minute, task isolates crash while copying
+// images, a broken SUBSCRIPTIONS is deployed for a few minutes, and the downstream receiver goes
+// down for a while. At the end every event GoAPI got a 200 for must be recorded exactly once and
+// delivered under one webhook-id (or listed as a dead letter), and no delivery may be stuck.
+// Bounded: about 8 minutes (the local queue loses in-flight messages at each restart, and a
+// lost message is sent again 3 minutes after it was due).
 import { randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { v2Body } from "./lib/goapi-payloads";
 import {
   freePort,
@@ -23,7 +29,23 @@ const KEY = `whsec_${randomBytes(24).toString("base64")}`;
 const TASKS = Number(process.env.CHAOS_TASKS ?? 60);
 const KILLS = Number(process.env.CHAOS_KILLS ?? 3);
 const LOAD_SECONDS = 40;
-const SETTLE_SECONDS = 150;
+const QUEUE_OUTAGE_SECONDS = Number(process.env.CHAOS_QUEUE_OUTAGE ?? 60);
+const CRASH_SECONDS = Number(process.env.CHAOS_CRASH ?? 20);
+const CONFIG_OUTAGE_SECONDS = Number(process.env.CHAOS_CONFIG_OUTAGE ?? 150);
+const SETTLE_SECONDS = 360;
+
+/** wrangler.toml, with the Worker that can switch faults on (scripts/chaos/faulty-worker.ts). */
+function faultyConfig(dir: string): string {
+  const root = resolve(import.meta.dirname, "..");
+  const main = join(root, "scripts/chaos/faulty-worker.ts");
+  const text = readFileSync(join(root, "wrangler.toml"), "utf8").replace(
+    /^main = .*$/m,
+    `main = ${JSON.stringify(main)}`,
+  );
+  const path = join(dir, "wrangler.chaos.toml");
+  writeFileSync(path, text);
+  return path;
+}
 
 interface Sent {
   taskId: string;
@@ -50,21 +72,57 @@ async function main() {
       },
     ]),
   };
-  let worker: LocalWorker = await startWorker({ vars, port });
-  const stateDir = worker.stateDir;
+  const broken = { ...vars, SUBSCRIPTIONS: '[{"id":"chaos","url":"ftp://broken"}]' };
+  const stateDir = mkdtempSync(join(tmpdir(), "midhook-chaos-"));
+  const config = faultyConfig(stateDir);
+  // Faults wanted now; sent again after every restart, which clears the Worker's module state.
+  const wanted = { queue: false, crash: false };
+  let configBroken = false;
+  const start = async () => {
+    const started = await startWorker({
+      vars: configBroken ? broken : vars,
+      port,
+      stateDir,
+      config,
+    });
+    await setFaults(started);
+    return started;
+  };
+  const setFaults = async (target: LocalWorker) => {
+    const response = await fetch(`${target.url}/__chaos/faults`, {
+      method: "POST",
+      body: JSON.stringify(wanted),
+    });
+    await response.arrayBuffer();
+  };
+  const bitten = { refused_sends: 0, crashes: 0 };
+  /** Adds up how often the faults bit in `target` before it stops (its counts die with it). */
+  const tally = async (target: LocalWorker) => {
+    try {
+      const counts = (await (await fetch(`${target.url}/__chaos/faults`)).json()) as typeof bitten;
+      bitten.refused_sends += counts.refused_sends;
+      bitten.crashes += counts.crashes;
+    } catch {
+      // not answering: nothing to add
+    }
+  };
+  let worker: LocalWorker = await start();
   const sent: Sent[] = [];
   let refused = 0;
   let kills = 0;
   let restarting = false;
+  const at = () => `${((performance.now() - started) / 1000).toFixed(1)}s`;
   console.log(
-    `chaos: ${TASKS} tasks over ~${LOAD_SECONDS}s, ${KILLS} SIGKILLs, receiver down for 10s`,
+    `chaos: ${TASKS} tasks over ~${LOAD_SECONDS}s, ${KILLS} SIGKILLs, Queues down for ` +
+      `${QUEUE_OUTAGE_SECONDS}s, isolates crashing mid-copy for ${CRASH_SECONDS}s, a broken ` +
+      `SUBSCRIPTIONS for ${CONFIG_OUTAGE_SECONDS}s, receiver down for 10s`,
   );
 
   // The fake GoAPI: each task is pending, 3 progress steps, finished with an image, and a
   // redelivery of the result; tasks overlap.
   const image = pngImage(64, 64, [30, 60, 90]);
-  const runTask = async (i: number) => {
-    await sleep((i * LOAD_SECONDS * 1000) / TASKS);
+  const runTask = async (i: number, spacing = (LOAD_SECONDS * 1000) / TASKS) => {
+    await sleep(i * spacing);
     const taskId = randomUUID();
     const url = images.add(`/chaos/${taskId}.png`, image);
     const steps: Array<[string, unknown]> = [
@@ -90,15 +148,33 @@ async function main() {
     for (let k = 0; k < KILLS; k++) {
       await sleep((LOAD_SECONDS * 1000) / (KILLS + 1));
       restarting = true;
+      await tally(worker);
       await worker.stop(true);
       kills++;
       console.log(
         `  SIGKILL #${kills} at ${((performance.now() - started) / 1000).toFixed(1)}s; restarting on the same state`,
       );
       await sleep(500);
-      worker = await startWorker({ vars, port, stateDir });
+      worker = await start();
       restarting = false;
     }
+  })();
+  const switchFault = async (fault: keyof typeof wanted, on: boolean, note: string) => {
+    wanted[fault] = on;
+    if (!restarting) await setFaults(worker).catch(() => {});
+    console.log(`  ${note} at ${at()}`);
+  };
+  const queueOutage = (async () => {
+    await sleep(5_000);
+    await switchFault("queue", true, "Queues refusing sends");
+    await sleep(QUEUE_OUTAGE_SECONDS * 1000);
+    await switchFault("queue", false, "Queues back");
+  })();
+  const crashes = (async () => {
+    await sleep(12_000);
+    await switchFault("crash", true, "task isolates crashing while copying images");
+    await sleep(CRASH_SECONDS * 1000);
+    await switchFault("crash", false, "no more crashes");
   })();
   const outage = (async () => {
     await sleep(LOAD_SECONDS * 400);
@@ -108,8 +184,23 @@ async function main() {
     receiver.setDown(false);
     console.log("  receiver back");
   })();
-  await Promise.all([load, faults, outage]);
+  await Promise.all([load, faults, outage, queueOutage, crashes]);
   if (restarting) await sleep(1000);
+  // A bad deploy: SUBSCRIPTIONS broken for a while, then fixed. Events keep being recorded.
+  configBroken = true;
+  await tally(worker);
+  await worker.stop();
+  worker = await start();
+  console.log(`  deployed a broken SUBSCRIPTIONS at ${at()}; 10 more tasks arrive meanwhile`);
+  await Promise.all([
+    sleep(CONFIG_OUTAGE_SECONDS * 1000),
+    ...Array.from({ length: 10 }, (_, i) => runTask(i, 1000)),
+  ]);
+  configBroken = false;
+  await tally(worker);
+  await worker.stop();
+  worker = await start();
+  console.log(`  deployed the fixed SUBSCRIPTIONS at ${at()}`);
   console.log(
     `load done: ${sent.length} events acknowledged with 200, ${refused} sends given up by GoAPI`,
   );
@@ -158,9 +249,16 @@ async function main() {
     byWebhookId.set(key, (byWebhookId.get(key) ?? new Set()).add(e.webhookId));
   }
   const unstableIds = [...byWebhookId.values()].filter((ids) => ids.size > 1).length;
-  const missing = [...eventIds].filter((id) => !delivered.has(String(id)));
+  const listResponse = await fetch(`${worker.url}/v1/dead-letters?limit=500`, {
+    headers: { authorization: `Bearer ${ADMIN}` },
+  });
+  const deadLetters = ((await listResponse.json()) as { items: Array<{ event: string }> }).items;
+  const listed = new Set(deadLetters.map((d) => d.event));
+  const missing = [...eventIds].filter(
+    (id) => !delivered.has(String(id)) && !listed.has(String(id)),
+  );
   if (missing.length > 0)
-    problems.push(`${missing.length} acknowledged events never reached the receiver`);
+    problems.push(`${missing.length} acknowledged events neither delivered nor dead-lettered`);
   if (duplicatesRecorded > 0)
     problems.push(`${duplicatesRecorded} tasks recorded one identity twice`);
   if (unstableIds > 0)
@@ -169,7 +267,10 @@ async function main() {
 
   const redundant = receiver.events.length - delivered.size;
   console.log("\nresult");
+  await tally(worker);
   console.log(`  worker SIGKILLed and restarted      ${kills}`);
+  console.log(`  queue sends refused                 ${bitten.refused_sends}`);
+  console.log(`  task isolates crashed mid-copy      ${bitten.crashes}`);
   console.log(
     `  events acknowledged (200)           ${eventIds.size} distinct (${sent.length} acks incl. redeliveries)`,
   );
@@ -179,6 +280,8 @@ async function main() {
   console.log(
     `  delivered (verified signature)      ${[...eventIds].filter((id) => delivered.has(String(id))).length}`,
   );
+  console.log(`  listed as dead letters              ${listed.size}`);
+  console.log(`  lost (neither)                      ${missing.length}`);
   console.log(`  extra deliveries (at-least-once)    ${redundant}`);
   console.log(
     `  stable webhook-id per event         ${unstableIds === 0 ? "yes" : `no (${unstableIds})`}`,

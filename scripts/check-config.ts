@@ -1,10 +1,16 @@
-// `npm run check-config`: validates midhook's configuration before `wrangler deploy`.
-// Usage: npm run check-config -- [--config wrangler.toml] [--env NAME] [--vars FILE]
-// --vars is a .dev.vars-style file with the secrets' values; without it, secrets referenced
-// as env:NAME are checked only for their form.
+// `npm run check-config`: is midhook's configuration sound, judged the way the Worker will see it?
+//   npm run check-config                          the config `npm run dev` runs: wrangler.toml's
+//                                                 vars with .dev.vars (or .env) over them, exactly
+//                                                 as wrangler dev loads them
+//   npm run check-config -- --deploy [--vars F]   the config `npm run deploy` runs: wrangler.toml's
+//                                                 vars, and the secrets you will `wrangler secret
+//                                                 put`, read from F if you give one
+//   [--config wrangler.toml] [--env NAME]
+// Every secret midhook reads is listed with where its value comes from.
 import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
-import { unstable_readConfig } from "wrangler";
+import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { configProblems } from "../src/config";
 
 const { values } = parseArgs({
@@ -12,6 +18,7 @@ const { values } = parseArgs({
     config: { type: "string", default: "wrangler.toml" },
     env: { type: "string" },
     vars: { type: "string" },
+    deploy: { type: "boolean", default: false },
   },
 });
 
@@ -19,34 +26,92 @@ if (!existsSync(values.config)) {
   console.error(`check-config: ${values.config} not found`);
   process.exit(2);
 }
+if (values.vars && !existsSync(values.vars)) {
+  console.error(`check-config: ${values.vars} not found`);
+  process.exit(2);
+}
+const deploy = values.deploy || values.vars !== undefined;
 const config = unstable_readConfig(
   { config: values.config, env: values.env },
   { hideWarnings: true },
 );
-const vars: Record<string, unknown> = { ...config.vars };
-let secrets: Record<string, string> = {};
-if (values.vars) {
-  secrets = Object.fromEntries(
-    Object.entries(parseEnv(readFileSync(values.vars, "utf8"))).filter(
-      (entry): entry is [string, string] => typeof entry[1] === "string",
-    ),
-  );
-} else {
-  // Without values, stand in a well-formed key for every secret wrangler.toml declares or
-  // SUBSCRIPTIONS references, so only the config's own shape is checked.
-  const referenced =
-    JSON.stringify(vars.SUBSCRIPTIONS ?? "").match(/env:[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-  for (const name of ["GOAPI_WEBHOOK_SECRET", ...referenced.map((r) => r.slice(4))]) {
-    secrets[name] = "whsec_c3RhbmQtaW4ta2V5LW9ubHktZm9yLWNoZWNrcy0wMDAx";
-  }
+
+/** The secrets midhook reads, and the ones SUBSCRIPTIONS names with env:NAME. */
+function secretNames(settings: Record<string, unknown>): string[] {
+  const referenced = JSON.stringify(settings.SUBSCRIPTIONS ?? "").match(/env:[A-Za-z_]\w*/g) ?? [];
+  return [
+    ...new Set(["GOAPI_WEBHOOK_SECRET", "ADMIN_TOKEN", ...referenced.map((r) => r.slice(4))]),
+  ];
 }
 
-const problems = configProblems({ ...vars, ...secrets });
-const where = `${values.config}${values.env ? ` [env ${values.env}]` : ""}${values.vars ? ` + ${values.vars}` : ""}`;
-if (problems.length === 0) {
-  console.log(`check-config: ${where} is valid`);
+/** A stand-in for a secret that is set where it cannot be read from here. */
+const STAND_IN = "whsec_c3RhbmQtaW4ta2V5LW9ubHktZm9yLWNoZWNrcy0wMDAx";
+
+const settings: Record<string, unknown> = {};
+const sources = new Map<string, string>();
+let where: string;
+if (!deploy) {
+  // Exactly what `wrangler dev` loads: config vars, then every key of .dev.vars (or .env).
+  const loaded = unstable_getVarsForDev(values.config, undefined, config.vars, values.env, true);
+  const dir = dirname(values.config);
+  const file = [`.dev.vars${values.env ? `.${values.env}` : ""}`, ".dev.vars", ".env"].find((f) =>
+    existsSync(join(dir, f)),
+  );
+  for (const [name, binding] of Object.entries(loaded)) {
+    settings[name] = binding.value;
+    sources.set(
+      name,
+      binding.type === "secret_text" ? (file ?? "a local env file") : values.config,
+    );
+  }
+  where = `the config \`npm run dev\` runs (${values.config}${file ? ` + ${file}` : ", no .dev.vars"})`;
 } else {
-  console.error(`check-config: ${where} has ${problems.length} problem(s):`);
-  for (const problem of problems) console.error(`  - ${problem}`);
-  process.exit(1);
+  Object.assign(settings, config.vars);
+  for (const name of Object.keys(config.vars)) sources.set(name, values.config);
+  // Every key of the file is a secret to `wrangler secret put`; secrets override vars.
+  const file = values.vars ? parseEnv(readFileSync(values.vars, "utf8")) : {};
+  for (const [name, value] of Object.entries(file)) {
+    if (typeof value !== "string") continue;
+    settings[name] = value;
+    sources.set(name, values.vars ?? "");
+  }
+  for (const name of secretNames(settings)) {
+    if (!(name in settings)) {
+      // Set with `wrangler secret put`, where nothing here can read it: checked for presence
+      // by the deploy itself, and assumed well-formed.
+      settings[name] = name.startsWith("GOAPI") || name === "ADMIN_TOKEN" ? "stand-in" : STAND_IN;
+      sources.set(
+        name,
+        `not in ${values.vars ?? "a --vars file"}: assumed set with \`wrangler secret put ${name}\``,
+      );
+    }
+  }
+  where = `the config \`npm run deploy\` runs (${values.config}${values.env ? ` [env ${values.env}]` : ""}${values.vars ? ` + ${values.vars}` : ""})`;
+}
+
+console.log(`check-config: ${where}`);
+console.log("  secrets:");
+for (const name of secretNames(settings)) {
+  const value = settings[name];
+  const source = sources.get(name) ?? "";
+  const set = typeof value === "string" && value.trim() !== "";
+  const note = !set
+    ? name === "ADMIN_TOKEN"
+      ? "not set: the admin API and console answer 503"
+      : "not set"
+    : source.startsWith("not in") || source === values.config
+      ? source === values.config
+        ? `in ${values.config} as a plain var: move it to a secret`
+        : source
+      : `from ${source}`;
+  console.log(`    ${name.padEnd(28)} ${note}`);
+}
+
+const problems = configProblems(settings);
+if (problems.length === 0) {
+  console.log("  valid");
+} else {
+  console.error(`  ${problems.length} problem(s):`);
+  for (const problem of problems) console.error(`    - ${problem}`);
+  process.exitCode = 1;
 }

@@ -27,9 +27,15 @@ export type DeliveryState = "pending" | "delivered" | "failed";
 
 /** One delivery (an event to one subscription) in the admin view. */
 export interface DeliveryView {
-  subscription: string;
+  /** null while SUBSCRIPTIONS is invalid: which subscriptions want the event is not known. */
+  subscription: string | null;
   event: string;
   state: DeliveryState;
+  /**
+   * Why a pending delivery is held rather than queued: `images` (the completed event waits for
+   * its copies), `config: <the setting at fault>`; null when it is not held.
+   */
+  waiting_for: string | null;
   attempts: number;
   last_status: number | null;
   last_error: string | null;
@@ -134,4 +140,5 @@ export interface RestartedDelivery {
 export type RedeliverResult =
   | { ok: true; restarted: RestartedDelivery[] }
   | { ok: false; reason: "unknown_task" }
+  | { ok: false; reason: "unknown_subscription"; subscription: string }
   | { ok: false; reason: "invalid_config"; errors: string[] };

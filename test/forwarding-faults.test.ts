@@ -14,8 +14,8 @@ import { taskObject } from "../src/bindings";
 import type { DeliveryMessage, DeliveryView } from "../src/contract";
 import worker from "../src/index";
 import { overrideEnv } from "./support/env";
-import { v2Event } from "./support/fixtures";
-import { deliveries, eventually, subscriberAnswers } from "./support/network";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import { deliveries, eventually, serveImage, subscriberAnswers } from "./support/network";
 import { adminPost, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 
 /** Runs the Worker's queue handler on one message and returns what it did with it. */
@@ -239,5 +239,52 @@ describe("lost queue messages", () => {
     });
     await runDurableObjectAlarm(stub);
     expect(await rows(taskId)).toMatchObject({ series: 1, enqueued: 1 });
+  });
+});
+
+describe("what a task's view says about waiting deliveries", () => {
+  it("shows a completed event's deliveries waiting for its images, and until when", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const body = clone(fixtures.v2Finished);
+    body.task_id = taskId;
+    body.task_result.image_url = serveImage(
+      `/${taskId}/main.png`,
+      () => new Response("", { status: 503 }),
+    );
+    body.task_result.image_urls = [];
+    const { event } = await ingest(body);
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images[0]?.error ? v : undefined;
+    });
+    const waiting = view.deliveries.filter((d) => d.event === event);
+    expect(waiting.map((d) => [d.subscription, d.state, d.waiting_for]).sort()).toEqual([
+      ["all", "pending", "images"],
+      ["gallery", "pending", "images"],
+    ]);
+    const due = Date.parse(waiting[0]?.next_attempt_at ?? "");
+    expect(due).toBeGreaterThan(Date.now());
+    expect(due - Date.now()).toBeLessThan(10_000);
+  });
+
+  it("shows every held event waiting for the config, naming the setting at fault", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    overrideEnv({ SUBSCRIPTIONS: '[{"id":"x","url":"ftp://nope","secret":"env:NOPE"}]' });
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "processing", 5));
+    const view = await taskView(taskId);
+    expect(view.deliveries).toEqual([
+      {
+        subscription: null,
+        event,
+        state: "pending",
+        waiting_for: expect.stringMatching(/^config: subscriptions\[0\] \(x\)\.url: /),
+        attempts: 0,
+        last_status: null,
+        last_error: null,
+        next_attempt_at: expect.any(String),
+      },
+    ]);
   });
 });

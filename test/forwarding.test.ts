@@ -254,7 +254,13 @@ describe("forwarding", () => {
       overrideEnv({ SUBSCRIPTIONS: '[{"id":"x","url":"ftp://nope"}]' });
       expect((await postWebhook(v2Event(taskId, "processing", 5))).status).toBe(200);
       expect(errors.mock.calls.some((c) => String(c[0]).includes("SUBSCRIPTIONS"))).toBe(true);
-      expect((await taskView(taskId)).deliveries).toEqual([]);
+      expect((await taskView(taskId)).deliveries).toEqual([
+        expect.objectContaining({
+          subscription: null,
+          state: "pending",
+          waiting_for: expect.stringContaining("config: subscriptions[0] (x).url"),
+        }),
+      ]);
       const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
       expect((alarm ?? 0) - Date.now()).toBeGreaterThan(30_000);
       env.SUBSCRIPTIONS = good;
@@ -280,6 +286,11 @@ describe("forwarding", () => {
     });
     expect(sent[0]?.headers["webhook-id"]).toBe(sent[1]?.headers["webhook-id"]);
     expect((await adminPost("/v1/tasks/never-seen/redeliver")).status).toBe(404);
+    const unknown = await adminPost(`/v1/tasks/${taskId}/redeliver`, { subscription: "nope" });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toEqual({
+      error: { code: "not_found", message: 'no subscription "nope" in SUBSCRIPTIONS' },
+    });
   });
 });
 

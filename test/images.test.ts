@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import { archiveImage } from "../src/images/archive";
 import { overrideEnv } from "./support/env";
@@ -194,7 +194,7 @@ describe("archiveImage", () => {
     expect(await archiveImage(env.IMAGES, taskId, "main", url, limits)).toMatchObject({
       ok: false,
       retryable: true,
-      error: "source answered 503",
+      error: "images.test answered 503",
     });
   });
 });
@@ -345,16 +345,52 @@ describe("archiving a completed task", () => {
     const view = await taskView(taskId);
     expect(view.images[0]).toMatchObject({
       state: "failed",
-      error: "source answered 500",
+      error: "images.test answered 500 (gave up after 5 attempts)",
       url: null,
     });
     const forwarded = await eventually(() =>
       deliveries(taskId).find((d) => d.path === "/all" && d.body.includes("task.completed")),
     );
     expect(JSON.parse(forwarded.body).data.images[0]).toMatchObject({
-      error: "source answered 500",
+      error: "images.test answered 500 (gave up after 5 attempts)",
       url: null,
     });
+  });
+
+  it("says in one sentence why each image failed, with its attempts, and logs one line per attempt", async () => {
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const unreachable = serveImage(`/${taskId}/dns.png`, () => {
+      // What Workers' fetch throws when a DNS lookup fails or a connection is refused.
+      throw new Error("internal error; reference = 0ac1p0q1b0n8");
+    });
+    const missing = serveImage(`/${taskId}/404.png`, () => new Response("no", { status: 404 }));
+    const page = serveImage(
+      `/${taskId}/page.png`,
+      () => new Response("<html>", { headers: { "content-type": "text/html" } }),
+    );
+    await postWebhook(
+      finishedWithImages(taskId, {
+        main: unreachable,
+        tiles: [missing, page, "https://elsewhere.example/x.png"],
+      }),
+    );
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images.every((i) => i.error !== null) ? v : undefined;
+    });
+    expect(view.images.map((i) => [i.state, i.error])).toEqual([
+      [
+        "pending",
+        "could not reach images.test: its name did not resolve (DNS lookup failed) (attempt 1 of 5)",
+      ],
+      ["pending", "images.test answered 404 (attempt 1 of 5)"],
+      ["failed", "not an image: images.test sent text/html (not retried)"],
+      ["failed", "elsewhere.example is not in IMAGE_HOSTS (or not https) (not retried)"],
+    ]);
+    const lines = warnings.mock.calls.map((c) => String(c[0])).filter((l) => l.includes(taskId));
+    expect(lines).toHaveLength(4);
+    expect(lines.every((l) => !l.includes("\n"))).toBe(true);
   });
 });
 

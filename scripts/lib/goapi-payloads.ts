@@ -1,8 +1,6 @@
 // Realistic GoAPI webhook bodies for local runs, built from the captured-shape fixtures.
-import v1Completed from "../../test/support/fixtures/v1-unified-imagine-completed.json" with {
-  type: "json",
-};
-import v2Finished from "../../test/support/fixtures/v2-imagine-finished.json" with { type: "json" };
+import v1Completed from "../../samples/v1-completed.json" with { type: "json" };
+import v2Finished from "../../samples/v2-finished.json" with { type: "json" };
 
 export interface V2Options {
   progress?: number;

@@ -1,5 +1,6 @@
 // One delivery attempt on the wire: the signed POST to a subscriber, and what came back.
 import { version } from "../../package.json";
+import { describeFetchError } from "../lib/fetch-errors";
 import { isSuccessStatus, parseRetryAfter } from "./policy";
 import { signStandardWebhook } from "./sign";
 import { resolveSecret, type Subscription } from "./subscriptions";
@@ -53,13 +54,9 @@ export async function postSigned(
       retryAfterSeconds: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
     };
   } catch (err) {
-    const timedOut = err instanceof Error && err.name === "TimeoutError";
-    const reason = err instanceof Error ? err.message.slice(0, 120) : "unknown";
     return {
       status: null,
-      error: timedOut
-        ? `timed out after ${subscription.timeout_ms} ms`
-        : `network error: ${reason}`,
+      error: describeFetchError(err, new URL(subscription.url).host, subscription.timeout_ms),
       durationMs: Date.now() - started,
       retryAfterSeconds: null,
     };

@@ -1,5 +1,6 @@
 // Copying one result image from GoAPI's host into R2, streamed and hashed on the way.
 import { toHex } from "../lib/bytes";
+import { describeFetchError } from "../lib/fetch-errors";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
 
 export interface ArchiveLimits {
@@ -40,14 +41,18 @@ export async function archiveImage(
 ): Promise<ArchiveOutcome> {
   let name = fallbackName(slot, sourceUrl);
   let metered: Metered | undefined;
+  // The host being fetched, redirects included: what a failure names.
+  let host = hostOf(sourceUrl);
   try {
     const signal = AbortSignal.timeout(limits.timeoutMs);
-    const { response, url } = await fetchAllowed(sourceUrl, limits.hosts, signal);
+    const { response, url } = await fetchAllowed(sourceUrl, limits.hosts, signal, (next) => {
+      host = next;
+    });
     const kind = imageKind(response.headers.get("content-type"), url);
     if (kind === null) {
       await response.body?.cancel();
-      const type = response.headers.get("content-type") ?? "none";
-      throw new ArchiveError(`not an image (content-type: ${type.slice(0, 60)})`, false);
+      const type = response.headers.get("content-type") ?? "no content-type";
+      throw new ArchiveError(`not an image: ${host} sent ${type.slice(0, 60)}`, false);
     }
     name = `${slot}.${kind.extension}`;
     const declared = response.headers.get("content-length");
@@ -56,7 +61,7 @@ export async function archiveImage(
       await response.body?.cancel();
       throw new ArchiveError(tooLarge(limits.maxBytes), false);
     }
-    if (response.body === null) throw new ArchiveError("empty response body", true);
+    if (response.body === null) throw new ArchiveError(`${host} sent an empty body`, true);
 
     metered = meter(response.body, limits.maxBytes);
     const key = imageKey(taskId, name);
@@ -76,20 +81,36 @@ export async function archiveImage(
     if (metered?.oversize()) {
       return { ok: false, name, error: tooLarge(limits.maxBytes), retryable: false };
     }
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    return { ok: false, name, error: message.slice(0, 200), retryable: true };
+    return {
+      ok: false,
+      name,
+      error: describeFetchError(err, host, limits.timeoutMs),
+      retryable: true,
+    };
   }
 }
 
 function tooLarge(maxBytes: number): string {
-  return `larger than MAX_IMAGE_BYTES (${maxBytes})`;
+  return `larger than MAX_IMAGE_BYTES (${maxBytes} bytes)`;
 }
 
-/** Fetches `start`, following at most MAX_REDIRECTS redirects, each to an allowed URL only. */
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "an invalid URL";
+  }
+}
+
+/**
+ * Fetches `start`, following at most MAX_REDIRECTS redirects, each to an allowed URL only;
+ * `onHop` hears each host before it is contacted.
+ */
 async function fetchAllowed(
   start: string,
   hosts: readonly string[],
   signal: AbortSignal,
+  onHop: (host: string) => void,
 ): Promise<{ response: Response; url: string }> {
   let url = start;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
@@ -100,9 +121,10 @@ async function fetchAllowed(
       throw new ArchiveError("invalid image URL", false);
     }
     if (!isAllowedImageUrl(parsed, hosts)) {
-      const what = hop === 0 ? "image host" : "redirect to a host";
-      throw new ArchiveError(`${what} not in IMAGE_HOSTS: ${parsed.host}`, false);
+      const what = hop === 0 ? parsed.host : `a redirect to ${parsed.host}`;
+      throw new ArchiveError(`${what} is not in IMAGE_HOSTS (or not https)`, false);
     }
+    onHop(parsed.host);
     const response = await fetch(parsed, { redirect: "manual", signal });
     const location = response.headers.get("location");
     if (response.status >= 300 && response.status < 400 && location !== null) {
@@ -112,7 +134,7 @@ async function fetchAllowed(
     }
     if (response.status !== 200) {
       await response.body?.cancel();
-      throw new ArchiveError(`source answered ${response.status}`, true);
+      throw new ArchiveError(`${parsed.host} answered ${response.status}`, true);
     }
     return { response, url: parsed.toString() };
   }

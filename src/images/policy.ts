@@ -2,10 +2,24 @@
 
 /** After attempt n fails, wait the nth delay: 5 tries over about 3 minutes in all. */
 const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000];
+/** How many times a failing source is tried. */
+export const IMAGE_MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 /** A whole copy (headers and body) may take this long. */
 export const IMAGE_COPY_TIMEOUT_MS = 5 * 60_000;
 
 export type ImageRetry = { state: "pending"; nextTryAt: number } | { state: "failed" };
+
+/** The image's `error`: the reason, and where its tries stand. */
+export function imageError(
+  reason: string,
+  attempts: number,
+  retry: ImageRetry,
+  retryable: boolean,
+): string {
+  if (retry.state === "pending") return `${reason} (attempt ${attempts} of ${IMAGE_MAX_ATTEMPTS})`;
+  if (!retryable) return `${reason} (not retried)`;
+  return `${reason} (gave up after ${attempts} attempts)`;
+}
 
 /**
  * What happens to an image after its `attempts`th copy failed at `now`: tried again after the

@@ -8,7 +8,12 @@ import { readJsonBody } from "../lib/body";
 import { ApiError } from "../lib/errors";
 import { MAX_ADMIN_BODY_BYTES, requireAdmin } from "./require-admin";
 
-const redeliverSchema = z.strictObject({ subscription: z.string().min(1).optional() });
+const redeliverSchema = z.strictObject({
+  subscription: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
+});
 
 export const tasks = new Hono<AppEnv>();
 tasks.use("*", requireAdmin);
@@ -43,6 +48,12 @@ export function restartedOrThrow(result: RedeliverResult) {
   switch (result.reason) {
     case "unknown_task":
       throw new ApiError(404, "not_found", "no such task");
+    case "unknown_subscription":
+      throw new ApiError(
+        404,
+        "not_found",
+        `no subscription "${result.subscription}" in SUBSCRIPTIONS`,
+      );
     case "invalid_config":
       throw new ApiError(409, "conflict", `SUBSCRIPTIONS is invalid: ${result.errors.join("; ")}`);
   }

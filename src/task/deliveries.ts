@@ -18,7 +18,7 @@ import type { DeliveryRow } from "./schema";
  * object was unreachable, must not be mistaken for a loss (a re-send is harmless, as the old
  * series' message is dropped, but it is wasted work).
  */
-const LOST_MESSAGE_GRACE_MS = 10 * 60_000;
+const LOST_MESSAGE_GRACE_MS = 3 * 60_000;
 /** Cloudflare Queues takes at most 100 messages per sendBatch. */
 const SEND_BATCH_LIMIT = 100;
 /** A queue message may arrive this much before its delivery's due time and still be attempted. */

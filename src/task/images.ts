@@ -3,7 +3,7 @@
 import { imageLimits } from "../config";
 import type { ImageSource } from "../goapi/events";
 import { archiveImage } from "../images/archive";
-import { IMAGE_COPY_TIMEOUT_MS, imageRetry } from "../images/policy";
+import { IMAGE_COPY_TIMEOUT_MS, imageError, imageRetry } from "../images/policy";
 import { fallbackName } from "../images/sources";
 import type { ImageRow } from "./schema";
 
@@ -78,7 +78,7 @@ export class TaskImages {
       if (result.ok) {
         this.#sql.exec(
           `UPDATE images SET state = 'stored', name = ?, content_type = ?, bytes = ?, sha256 = ?,
-               error = NULL, attempts = ? WHERE slot = ?`,
+             error = NULL, attempts = ? WHERE slot = ?`,
           result.name,
           result.contentType,
           result.bytes,
@@ -89,11 +89,13 @@ export class TaskImages {
         return;
       }
       const next = imageRetry(attempts, result.retryable, Date.now());
+      const error = imageError(result.error, attempts, next, result.retryable);
+      console.warn(`task ${taskId}: image ${image.slot}: ${error}`);
       this.#sql.exec(
         "UPDATE images SET state = ?, name = ?, error = ?, attempts = ?, next_try_at = ? WHERE slot = ?",
         next.state,
         result.name,
-        result.error,
+        error,
         attempts,
         next.state === "pending" ? next.nextTryAt : Date.now(),
         image.slot,

@@ -27,10 +27,13 @@ import { TaskDeliveries } from "./deliveries";
 import { TaskEvents } from "./events";
 import { TaskImages } from "./images";
 import { migrate, type TaskRow } from "./schema";
-import { imageViews, storedEvent, taskView } from "./views";
+import { type HeldEvent, imageViews, storedEvent, taskView } from "./views";
 
-/** The alarm set before any work, in case the run never finishes (beyond an image copy's limit). */
-const ALARM_WATCHDOG_MS = 10 * 60_000;
+/**
+ * The alarm set before any work, in case the run never finishes (the isolate dies): the run
+ * replaces it when it ends, however long it took, so it only ever fires after a crash.
+ */
+const ALARM_WATCHDOG_MS = 2 * 60_000;
 /** After a failed alarm run: 5 s, doubling to 5 minutes. */
 const ALARM_RETRY_FIRST_MS = 5_000;
 const ALARM_RETRY_CAP_MS = 5 * 60_000;
@@ -75,7 +78,16 @@ export class TaskObject extends DurableObject<Env> {
   getTask(): TaskView | null {
     const task = this.#events.task();
     if (task === null) return null;
-    return taskView(task, this.#events.list(), this.#imageViews(task), this.#deliveries.list());
+    const config = subscriptionsOf(this.env);
+    const configError = config.ok ? null : (config.errors[0] ?? "SUBSCRIPTIONS is unreadable");
+    return taskView(
+      task,
+      this.#events.list(),
+      this.#imageViews(task),
+      this.#deliveries.list(),
+      this.#heldEvents(task),
+      configError,
+    );
   }
 
   /**
@@ -179,6 +191,10 @@ export class TaskObject extends DurableObject<Env> {
     if (!subscriptions.ok) {
       return { ok: false, reason: "invalid_config", errors: subscriptions.errors };
     }
+    const only = filter.subscription;
+    if (only !== undefined && !subscriptions.value.some((s) => s.id === only)) {
+      return { ok: false, reason: "unknown_subscription", subscription: only };
+    }
     this.#releaseReadyEvents(task);
     const restarted: RestartedDelivery[] = [];
     const now = Date.now();
@@ -214,6 +230,25 @@ export class TaskObject extends DurableObject<Env> {
       );
       this.#events.markReleased(event.id);
     }
+  }
+
+  /** The events waiting in the outbox, and what each waits for, as the view shows them. */
+  #heldEvents(task: TaskRow): HeldEvent[] {
+    const config = subscriptionsOf(this.env);
+    const imagesAt = this.#images.nextTryAt();
+    const configAt = Math.max(this.#configBlockedUntil, Date.now());
+    return this.#events.inOutbox("waiting").map((event) => {
+      if (!config.ok) {
+        const reason = `config: ${config.errors[0] ?? "SUBSCRIPTIONS is unreadable"}`;
+        return { event: event.id, subscriptions: null, reason, at: configAt };
+      }
+      const subscriptions = matchingSubscriptions(config.value, event.type, task.task_type).map(
+        (s) => s.id,
+      );
+      return event.status === "completed" && imagesAt !== null
+        ? { event: event.id, subscriptions, reason: "images", at: imagesAt }
+        : { event: event.id, subscriptions, reason: "config: read again", at: configAt };
+    });
   }
 
   /** Queues due deliveries, unless SUBSCRIPTIONS is invalid: then they wait here, not in the queue. */

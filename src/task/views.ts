@@ -30,16 +30,44 @@ function eventView(row: EventSummary): EventView {
   };
 }
 
-function deliveryView(row: DeliveryRow): DeliveryView {
+function deliveryView(row: DeliveryRow, configError: string | null): DeliveryView {
+  const held = row.state === "pending" && row.enqueued === 0 && configError !== null;
   return {
     subscription: row.subscription,
     event: row.event_id,
     state: row.state,
+    waiting_for: held ? `config: ${configError}` : null,
     attempts: row.attempts,
     last_status: row.last_status,
     last_error: row.last_error,
     next_attempt_at: row.state === "pending" ? new Date(row.next_attempt_at).toISOString() : null,
   };
+}
+
+/** An event still in the outbox, with the subscriptions it will go to and what it waits for. */
+export interface HeldEvent {
+  event: string;
+  /** null while SUBSCRIPTIONS is invalid. */
+  subscriptions: string[] | null;
+  reason: string;
+  /** When the object looks at it next (epoch ms). */
+  at: number | null;
+}
+
+/** The deliveries that do not exist yet because their event waits in the outbox. */
+function heldViews(held: readonly HeldEvent[]): DeliveryView[] {
+  return held.flatMap(({ event, subscriptions, reason, at }) =>
+    (subscriptions ?? [null]).map((subscription) => ({
+      subscription,
+      event,
+      state: "pending" as const,
+      waiting_for: reason,
+      attempts: 0,
+      last_status: null,
+      last_error: null,
+      next_attempt_at: at === null ? null : new Date(at).toISOString(),
+    })),
+  );
 }
 
 /** `GET /v1/tasks/{id}`. */
@@ -48,6 +76,8 @@ export function taskView(
   events: readonly EventSummary[],
   images: readonly ImageView[],
   deliveries: readonly DeliveryRow[],
+  held: readonly HeldEvent[],
+  configError: string | null,
 ): TaskView {
   return {
     task_id: task.task_id,
@@ -59,7 +89,7 @@ export function taskView(
     updated_at: task.updated_at,
     events: events.map(eventView),
     images: [...images],
-    deliveries: deliveries.map(deliveryView),
+    deliveries: [...deliveries.map((row) => deliveryView(row, configError)), ...heldViews(held)],
   };
 }
 

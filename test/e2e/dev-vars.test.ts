@@ -6,6 +6,16 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "./support/project-copy";
 
+/** A port nothing listens on: taken from the OS, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const address = server.address();
+  await new Promise((done) => server.close(done));
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
 function body(req: IncomingMessage): Promise<string> {
   return new Promise((done) => {
     let text = "";
@@ -46,13 +56,20 @@ describe("npm run dev", () => {
     await new Promise<void>((done) => receiver.listen(0, "127.0.0.1", done));
     const address = receiver.address();
     if (address === null || typeof address === "string") throw new Error("no port");
+    const closed = await closedPort();
     dev = await startDevServer({
       GOAPI_WEBHOOK_SECRET: "dev-goapi-secret",
+      ADMIN_TOKEN: "dev-admin-token",
       GALLERY_WEBHOOK_SECRET: key,
       SUBSCRIPTIONS: JSON.stringify([
         {
           id: "gallery",
           url: `http://127.0.0.1:${address.port}/hooks`,
+          secret: "env:GALLERY_WEBHOOK_SECRET",
+        },
+        {
+          id: "down",
+          url: `http://127.0.0.1:${closed}/hooks`,
           secret: "env:GALLERY_WEBHOOK_SECRET",
         },
       ]),
@@ -69,5 +86,20 @@ describe("npm run dev", () => {
       await new Promise((done) => setTimeout(done, 100));
     }
     expect(received, dev.output()).toEqual([{ verified: true, type: "task.created" }]);
+
+    // The other subscriber is not listening: its attempt says so, naming the host.
+    const url = `${dev.url}/v1/tasks/${taskId}`;
+    const headers = { authorization: "Bearer dev-admin-token" };
+    let lastError: string | null = null;
+    while (lastError === null && Date.now() < deadline + 10_000) {
+      const view = (await (await fetch(url, { headers })).json()) as {
+        deliveries: Array<{ subscription: string; last_error: string | null }>;
+      };
+      lastError = view.deliveries.find((d) => d.subscription === "down")?.last_error ?? null;
+      if (lastError === null) await new Promise((done) => setTimeout(done, 100));
+    }
+    expect(lastError).toBe(
+      `connection to 127.0.0.1:${closed} refused or dropped before it answered`,
+    );
   });
 });

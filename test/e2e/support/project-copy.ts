@@ -10,6 +10,7 @@ const ROOT = resolve(import.meta.dirname, "../../..");
 const COPIED = [
   "src",
   "scripts",
+  "samples",
   "package.json",
   "wrangler.toml",
   "tsconfig.json",
@@ -19,11 +20,13 @@ const COPIED = [
 export interface DevServer {
   url: string;
   dir: string;
+  /** The environment to run `npm run send` and the like with, next to this server. */
+  env: Record<string, string>;
   output: () => string;
   stop: () => Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const address = server.address();
@@ -32,21 +35,34 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Copies the project, writes `devVars` as its .dev.vars, and runs `npm run dev` in it. */
-export async function startDevServer(devVars: Record<string, string>): Promise<DevServer> {
-  const dir = mkdtempSync(join(tmpdir(), "midhook-dev-"));
+/** `vars` as a .dev.vars-style file: single quotes keep JSON as it is (dotenv does not unescape
+ * \" inside double quotes). */
+export function varsFile(vars: Record<string, string>): string {
+  return `${Object.entries(vars)
+    .map(([key, value]) => `${key}='${value}'`)
+    .join("\n")}\n`;
+}
+
+/** A copy of the project in a new temporary folder, with `devVars` as its .dev.vars (if given). */
+export function copyProject(devVars?: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "midhook-copy-"));
   for (const name of COPIED) cpSync(join(ROOT, name), join(dir, name), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
-  // Single quotes keep JSON as it is (dotenv does not unescape \" inside double quotes).
-  const lines = Object.entries(devVars).map(([key, value]) => `${key}='${value}'`);
-  writeFileSync(join(dir, ".dev.vars"), `${lines.join("\n")}\n`);
+  if (devVars) writeFileSync(join(dir, ".dev.vars"), varsFile(devVars));
+  return dir;
+}
+
+/** Copies the project, writes `devVars` as its .dev.vars, and runs `npm run dev` in it. */
+export async function startDevServer(devVars: Record<string, string>): Promise<DevServer> {
+  const dir = copyProject(devVars);
   const port = await freePort();
+  const samplesPort = await freePort();
   const child: ChildProcess = spawn(
     "npm",
     ["run", "dev", "--", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", "0"],
     {
       cwd: dir,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
+      env: { ...process.env, ...devEnv(samplesPort) },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     },
@@ -83,5 +99,15 @@ export async function startDevServer(devVars: Record<string, string>): Promise<D
     }
     await new Promise((done) => setTimeout(done, 200));
   }
-  return { url, dir, output: () => output, stop };
+  return { url, dir, output: () => output, stop, env: devEnv(samplesPort) };
+}
+
+/** What a command run beside the dev server needs: its sample image port among them. */
+function devEnv(samplesPort: number): Record<string, string> {
+  return {
+    WRANGLER_SEND_METRICS: "false",
+    CI: "true",
+    NO_COLOR: "1",
+    SAMPLE_IMAGES_PORT: String(samplesPort),
+  };
 }
