@@ -1,8 +1,18 @@
-// The pieces every local run (demo, bench, chaos) is made of: `wrangler dev` in a private state
-// directory, a fake GoAPI (image host and webhook sender) and a downstream receiver that
-// verifies Standard Webhooks signatures. Node only; everything listens on 127.0.0.1.
+// The pieces every local run (demo, bench, chaos) is made of: the Worker in the local runtime
+// (wrangler's API, inspector off) with a private state directory, a fake GoAPI (image host and
+// webhook sender) and a downstream receiver that verifies Standard Webhooks signatures. Node
+// only; everything listens on 127.0.0.1.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statfsSync,
+  statSync,
+} from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -25,26 +35,78 @@ export async function freePort(): Promise<number> {
 export interface LocalWorker {
   url: string;
   port: number;
-  /** The workerd process serving the Worker (for memory readings), when found. */
+  /**
+   * The workerd process that runs the Worker's code (and the local R2 and Durable Object
+   * simulators), for memory and CPU readings; not the proxy in front of it. Null before the
+   * first request has reached it.
+   */
   workerdPid: () => number | null;
+  /** The workerd process of the proxy in front of it (it runs none of the Worker's code). */
+  proxyPid: () => number | null;
   stateDir: string;
+  /** The Node process that started the Worker (wrangler's API); its group holds both workerd. */
   process: ChildProcess;
   /** Everything wrangler printed, for a failure report. */
   output: () => string;
-  /** Stops wrangler (SIGKILL when `hard`), keeping the state directory. */
+  /** Stops the Worker (SIGKILL to the whole group when `hard`: a crash), keeping its state. */
   stop: (hard?: boolean) => Promise<void>;
 }
 
 export interface WorkerOptions {
   vars: Record<string, string>;
-  /** Another wrangler config than the project's (the benchmark's R2 yardstick). */
+  /** Another wrangler config than the project's (the benchmark's yardsticks). */
   config?: string;
   port?: number;
   /** Reuse a state directory (a restart); a new temporary one by default. */
   stateDir?: string;
+  /**
+   * A bundle made by `buildWorker` to run instead of bundling the config's `main`. wrangler
+   * otherwise keeps esbuild watching every file the bundle was made of (node_modules too) and
+   * restarts the runtime when one changes, even with watching off: a long measurement on a
+   * machine where someone edits or installs would lose the Worker's in-memory state mid-run.
+   */
+  bundle?: string;
+  /**
+   * Where a new state directory is made: the OS temporary directory by default (on disk on the
+   * project's machines; `diskDir()` makes sure of it), or `ramDisk()` to take SQLite file
+   * creation off the disk.
+   */
+  persistTo?: string;
 }
 
-/** Process groups of every wrangler started here, killed if this process exits first. */
+/** tmpfs's magic number in statfs(2): a directory on it is in RAM. */
+const TMPFS_MAGIC = 0x01021994;
+
+function onTmpfs(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+/** A RAM-backed directory (`/dev/shm`) to hold local state, or null when there is none. */
+export function ramDisk(): string | null {
+  try {
+    accessSync("/dev/shm", constants.W_OK);
+    return statSync("/dev/shm").isDirectory() && onTmpfs("/dev/shm") ? "/dev/shm" : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A directory on disk to hold local state: the OS temporary directory, or the project's
+ * (ignored) `.wrangler/` where the temporary directory is itself in RAM.
+ */
+export function diskDir(): string {
+  if (!onTmpfs(tmpdir())) return tmpdir();
+  const dir = join(ROOT, ".wrangler", "local-state");
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** Process groups of every Worker started here, killed if this process exits first. */
 const running = new Set<number>();
 const killAll = () => {
   for (const pgid of running) {
@@ -63,36 +125,92 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   });
 }
 
-/** Starts `wrangler dev` with `vars` and waits until /healthz answers. */
-export async function startWorker(options: WorkerOptions): Promise<LocalWorker> {
-  const stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), "midhook-"));
-  const port = options.port ?? (await freePort());
-  const child = spawn(
+/**
+ * Starts the Worker in a child Node process through wrangler's programmatic API, the same
+ * runtime as `wrangler dev` but with the inspector off. wrangler 4.86's `dev` always enables
+ * DevTools network events: workerd then reports every 4 KiB of every outbound fetch response
+ * to the inspector proxy, which buffers them while no DevTools window is attached. That
+ * slows every outbound fetch (image copies, deliveries) and grows the proxy's memory by
+ * several times a large image's size, none of which happens on Cloudflare. The CLI has no
+ * switch for it; `unstable_startWorker({ dev: { inspector: false } })` does.
+ * Reads `MIDHOOK_WORKER_OPTIONS` (JSON) from its environment; stops cleanly on SIGTERM.
+ */
+const RUNNER = `
+const options = JSON.parse(process.env.MIDHOOK_WORKER_OPTIONS);
+const { unstable_startWorker } = await import("wrangler");
+const worker = await unstable_startWorker({
+  config: options.config,
+  ...(options.bundle ? { entrypoint: options.bundle, build: { bundle: false } } : {}),
+  // A non-empty list: neither .dev.vars nor .env is read; the bindings below are the settings.
+  envFiles: ["/nonexistent/.env"],
+  bindings: Object.fromEntries(
+    Object.entries(options.vars).map(([name, value]) => [name, { type: "plain_text", value }]),
+  ),
+  dev: {
+    inspector: false,
+    server: { hostname: "127.0.0.1", port: options.port },
+    persist: options.persist,
+    watch: false,
+    liveReload: false,
+    logLevel: "warn",
+  },
+});
+let stopping = false;
+process.on("SIGTERM", async () => {
+  if (stopping) return;
+  stopping = true;
+  await worker.dispose().catch((err) => console.error(err));
+  process.exit(0);
+});
+await worker.ready;
+`;
+
+/**
+ * Bundles a Worker as `wrangler deploy` would (`--dry-run`, into a new temporary directory), for
+ * `WorkerOptions.bundle`; returns the bundle's path. Remove its directory when done.
+ */
+export function buildWorker(config = "wrangler.toml"): string {
+  const outdir = mkdtempSync(join(tmpdir(), "midhook-build-"));
+  const build = spawnSync(
     join(ROOT, "node_modules/.bin/wrangler"),
-    [
-      "dev",
-      ...(options.config ? ["--config", options.config] : []),
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(await freePort()),
-      "--persist-to",
-      join(stateDir, "state"),
-      // --var wins over wrangler.toml and .dev.vars (an --env-file is skipped when .dev.vars exists).
-      ...Object.entries(options.vars).flatMap(([key, value]) => ["--var", `${key}:${value}`]),
-      "--show-interactive-dev-session=false",
-      "--log-level",
-      "warn",
-    ],
+    ["deploy", "--dry-run", "--outdir", outdir, "--config", config],
     {
       cwd: ROOT,
       env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
+      encoding: "utf8",
     },
   );
+  const bundles = readdirSync(outdir).filter((f) => f.endsWith(".js"));
+  if (build.status !== 0 || bundles.length !== 1) {
+    throw new Error(`building ${config} failed:\n${build.stdout}\n${build.stderr}`);
+  }
+  return join(outdir, String(bundles[0]));
+}
+
+/** Starts the Worker with `vars` (inspector off, see RUNNER) and waits until it answers. */
+export async function startWorker(options: WorkerOptions): Promise<LocalWorker> {
+  const stateDir = options.stateDir ?? mkdtempSync(join(options.persistTo ?? tmpdir(), "midhook-"));
+  const port = options.port ?? (await freePort());
+  const child = spawn(process.execPath, ["--input-type=module", "--eval", RUNNER], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      MIDHOOK_WORKER_OPTIONS: JSON.stringify({
+        config: options.config ?? "wrangler.toml",
+        bundle: options.bundle,
+        port,
+        persist: join(stateDir, "state"),
+        vars: options.vars,
+      }),
+      WRANGLER_SEND_METRICS: "false",
+      // Offline: no request for Request.cf's data (a warning on every start otherwise).
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      CI: "true",
+      NO_COLOR: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   if (child.pid !== undefined) running.add(child.pid);
   // The last 64 KiB of what wrangler printed, for failure reports.
   let output = "";
@@ -106,20 +224,24 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
     if (child.exitCode !== null || child.pid === undefined) return;
     const exited = new Promise((done) => child.once("exit", done));
     try {
-      // The whole process group: wrangler and the workerd it started.
-      process.kill(-child.pid, hard ? "SIGKILL" : "SIGTERM");
+      // SIGTERM lets wrangler stop both workerd; SIGKILL takes the whole group down at once.
+      process.kill(hard ? -child.pid : child.pid, hard ? "SIGKILL" : "SIGTERM");
     } catch {
       return;
     }
-    await Promise.race([exited, sleep(5000)]);
-    if (child.exitCode === null) process.kill(-child.pid, "SIGKILL");
+    await Promise.race([exited, sleep(10_000)]);
+    try {
+      process.kill(-child.pid, "SIGKILL"); // anything left in the group
+    } catch {
+      // all gone
+    }
     running.delete(child.pid);
   };
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`the Worker exited:\n${output}`);
     try {
-      // Any answer means it is serving (the benchmark's yardstick Worker has no /healthz).
+      // Any answer means it is serving (the benchmark's yardstick Workers have no /healthz).
       const response = await fetch(`${url}/healthz`);
       await response.arrayBuffer();
       if (response.status < 500) break;
@@ -128,18 +250,31 @@ export async function startWorker(options: WorkerOptions): Promise<LocalWorker> 
     }
     if (Date.now() > deadline) {
       await stop(true);
-      throw new Error(`wrangler dev did not start within 60 s:\n${output}`);
+      throw new Error(`the Worker did not start within 60 s:\n${output}`);
     }
     await sleep(200);
   }
-  const workerdPid = () => {
-    const list = spawnSync("ps", ["-o", "pid=,comm=", "-g", String(child.pid)], {
+  // Two workerd run under the Node process: the proxy on our port, and the Worker's own.
+  const workerd = (proxy: boolean) => {
+    const list = spawnSync("ps", ["-o", "pid=,args=", "--ppid", String(child.pid)], {
       encoding: "utf8",
     });
-    const line = list.stdout.split("\n").find((l) => l.trim().endsWith("workerd"));
-    return line ? Number(line.trim().split(/\s+/)[0]) : null;
+    for (const line of list.stdout.split("\n")) {
+      const match = /^\s*(\d+)\s+\S*workerd serve .*--socket-addr=entry=\S*:(\d+)/.exec(line);
+      if (match && (match[2] === String(port)) === proxy) return Number(match[1]);
+    }
+    return null;
   };
-  return { url, port, stateDir, process: child, output: () => output, stop, workerdPid };
+  return {
+    url,
+    port,
+    stateDir,
+    process: child,
+    output: () => output,
+    stop,
+    workerdPid: () => workerd(false),
+    proxyPid: () => workerd(true),
+  };
 }
 
 /** Removes a state directory made by startWorker. */
