@@ -5,7 +5,6 @@
 import type {
   AttemptOutcome,
   AttemptReport,
-  DeadLetterInfo,
   DeliveryMessage,
   RestartedDelivery,
 } from "../contract";
@@ -241,47 +240,6 @@ export class TaskDeliveries {
           row.series,
         );
       }
-    }
-  }
-
-  /**
-   * Brings the dead-letter list up to date with this task's failed and restarted deliveries,
-   * each marked done only once the list has taken it, so a failed call is retried by the alarm.
-   */
-  async syncDeadLetters(
-    taskId: string,
-    list: {
-      add(info: DeadLetterInfo): Promise<unknown>;
-      remove(deliveries: RestartedDelivery[]): Promise<unknown>;
-    },
-  ): Promise<void> {
-    const rows = this.#sql
-      .exec<DeliveryRow>("SELECT * FROM deliveries WHERE listing IN ('add', 'remove')")
-      .toArray();
-    for (const row of rows) {
-      if (row.listing === "add") {
-        await list.add({
-          task_id: taskId,
-          event: row.event_id,
-          subscription: row.subscription,
-          attempts: row.attempts,
-          last_status: row.last_status,
-          last_error: row.last_error,
-          failed_at: row.finished_at ?? new Date().toISOString(),
-        });
-      } else {
-        await list.remove([{ event: row.event_id, subscription: row.subscription }]);
-      }
-      // Only if nothing changed it meanwhile (a replay while the list was being written).
-      this.#sql.exec(
-        `UPDATE deliveries SET listing = ? WHERE event_id = ? AND subscription = ? AND listing = ?
-           AND series = ?`,
-        row.listing === "add" ? "listed" : "none",
-        row.event_id,
-        row.subscription,
-        row.listing,
-        row.series,
-      );
     }
   }
 

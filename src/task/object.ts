@@ -11,23 +11,18 @@ import type {
   AttemptStart,
   RecordResult,
   RedeliverResult,
-  RestartedDelivery,
   TaskView,
 } from "../contract";
-import { CONFIG_RETRY_SECONDS } from "../delivery/policy";
-import {
-  matchingSubscriptions,
-  type Subscription,
-  subscriptionsOf,
-} from "../delivery/subscriptions";
 import type { TaskEvent } from "../goapi/events";
 import { doublingDelayMs } from "../lib/backoff";
 import { errorText } from "../lib/errors";
+import { syncDeadLetters } from "./dead-letters";
 import { TaskDeliveries } from "./deliveries";
 import { TaskEvents } from "./events";
 import { TaskImages } from "./images";
+import { TaskOutbox } from "./outbox";
 import { migrate, type TaskRow } from "./schema";
-import { type HeldEvent, imageViews, storedEvent, taskView } from "./views";
+import { imageViews, storedEvent, taskView } from "./views";
 
 /**
  * The alarm set before any work, in case the run never finishes (the isolate dies): the run
@@ -42,8 +37,7 @@ export class TaskObject extends DurableObject<Env> {
   readonly #events: TaskEvents;
   readonly #images: TaskImages;
   readonly #deliveries: TaskDeliveries;
-  /** When to read an invalid SUBSCRIPTIONS again (in memory: a restart reads it at once). */
-  #configBlockedUntil = 0;
+  readonly #outbox: TaskOutbox;
   /** Alarm runs in a row in which a step failed (in memory: a restart starts again at 1). */
   #alarmFailures = 0;
 
@@ -53,6 +47,7 @@ export class TaskObject extends DurableObject<Env> {
     this.#events = new TaskEvents(ctx.storage.sql);
     this.#images = new TaskImages(ctx.storage.sql, env);
     this.#deliveries = new TaskDeliveries(ctx.storage.sql);
+    this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
   }
 
   /**
@@ -69,7 +64,7 @@ export class TaskObject extends DurableObject<Env> {
     if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
     if (event.status === "completed") this.#images.add(event.images, Date.now());
     const task = this.#events.task();
-    if (task) this.#releaseReadyEvents(task);
+    if (task) this.#outbox.release(task);
     this.#scheduleAlarm();
     return { event: recorded.id, duplicate: false, stale: false };
   }
@@ -78,15 +73,13 @@ export class TaskObject extends DurableObject<Env> {
   getTask(): TaskView | null {
     const task = this.#events.task();
     if (task === null) return null;
-    const config = subscriptionsOf(this.env);
-    const configError = config.ok ? null : (config.errors[0] ?? "SUBSCRIPTIONS is unreadable");
     return taskView(
       task,
       this.#events.list(),
       this.#imageViews(task),
       this.#deliveries.list(),
-      this.#heldEvents(task),
-      configError,
+      this.#outbox.held(task),
+      this.#outbox.configError(),
     );
   }
 
@@ -102,11 +95,11 @@ export class TaskObject extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(Date.now() + ALARM_WATCHDOG_MS);
     const steps: Array<[string, () => unknown]> = [
       ["copying images", () => this.#images.copyDue(task.task_id)],
-      ["releasing events", () => this.#releaseReadyEvents(task)],
-      ["queueing deliveries", () => this.#enqueueDueDeliveries(task)],
+      ["releasing events", () => this.#outbox.release(task)],
+      ["queueing deliveries", () => this.#outbox.enqueueDue(task)],
       [
         "updating the dead-letter list",
-        () => this.#deliveries.syncDeadLetters(task.task_id, deadLetterLog(this.env)),
+        () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
       ],
     ];
     let failed = false;
@@ -179,113 +172,22 @@ export class TaskObject extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Starts a new attempt series for the task's events (or one `event`), to every subscription
-   * that wants them now (or only `subscription`). Events still waiting in the outbox, say for a
-   * fixed SUBSCRIPTIONS, are released first.
-   */
+  /** Starts a new attempt series of the task's deliveries (see TaskOutbox.redeliver). */
   redeliver(filter: { event?: string; subscription?: string }): RedeliverResult {
     const task = this.#events.task();
     if (task === null) return { ok: false, reason: "unknown_task" };
-    const subscriptions = subscriptionsOf(this.env);
-    if (!subscriptions.ok) {
-      return { ok: false, reason: "invalid_config", errors: subscriptions.errors };
-    }
-    const only = filter.subscription;
-    if (only !== undefined && !subscriptions.value.some((s) => s.id === only)) {
-      return { ok: false, reason: "unknown_subscription", subscription: only };
-    }
-    this.#releaseReadyEvents(task);
-    const restarted: RestartedDelivery[] = [];
-    const now = Date.now();
-    for (const event of this.#events.inOutbox("released")) {
-      if (filter.event !== undefined && event.id !== filter.event) continue;
-      for (const sub of matchingSubscriptions(subscriptions.value, event.type, task.task_type)) {
-        if (filter.subscription !== undefined && sub.id !== filter.subscription) continue;
-        const delivery = { event: event.id, subscription: sub.id };
-        this.#deliveries.restart(delivery, now);
-        restarted.push(delivery);
-      }
-    }
-    if (restarted.length > 0) void this.ctx.storage.setAlarm(now);
-    return { ok: true, restarted };
-  }
-
-  /** Moves waiting events whose images are settled into deliveries, if SUBSCRIPTIONS is valid. */
-  #releaseReadyEvents(task: TaskRow): void {
-    const waiting = this.#events.inOutbox("waiting");
-    if (waiting.length === 0) return;
-    const imagesPending = this.#images.anyPending();
-    const ready = waiting.filter((e) => e.status !== "completed" || !imagesPending);
-    if (ready.length === 0) return;
-    const subscriptions = this.#subscriptions();
-    if (subscriptions === null) return;
-    const now = Date.now();
-    for (const event of ready) {
-      const wanted = matchingSubscriptions(subscriptions, event.type, task.task_type);
-      this.#deliveries.create(
-        event.id,
-        wanted.map((s) => s.id),
-        now,
-      );
-      this.#events.markReleased(event.id);
-    }
-  }
-
-  /** The events waiting in the outbox, and what each waits for, as the view shows them. */
-  #heldEvents(task: TaskRow): HeldEvent[] {
-    const config = subscriptionsOf(this.env);
-    const imagesAt = this.#images.nextTryAt();
-    const configAt = Math.max(this.#configBlockedUntil, Date.now());
-    return this.#events.inOutbox("waiting").map((event) => {
-      if (!config.ok) {
-        const reason = `config: ${config.errors[0] ?? "SUBSCRIPTIONS is unreadable"}`;
-        return { event: event.id, subscriptions: null, reason, at: configAt };
-      }
-      const subscriptions = matchingSubscriptions(config.value, event.type, task.task_type).map(
-        (s) => s.id,
-      );
-      return event.status === "completed" && imagesAt !== null
-        ? { event: event.id, subscriptions, reason: "images", at: imagesAt }
-        : { event: event.id, subscriptions, reason: "config: read again", at: configAt };
-    });
-  }
-
-  /** Queues due deliveries, unless SUBSCRIPTIONS is invalid: then they wait here, not in the queue. */
-  async #enqueueDueDeliveries(task: TaskRow): Promise<void> {
-    if (this.#subscriptions() === null) return;
-    await this.#deliveries.enqueueDue(task.task_id, this.env.DELIVERY_QUEUE);
-  }
-
-  /** The valid subscriptions, or null (logged, read again later) when SUBSCRIPTIONS is invalid. */
-  #subscriptions(): Subscription[] | null {
-    const parsed = subscriptionsOf(this.env);
-    if (parsed.ok) {
-      this.#configBlockedUntil = 0;
-      return parsed.value;
-    }
-    this.#configBlockedUntil = Date.now() + CONFIG_RETRY_SECONDS * 1000;
-    console.error("SUBSCRIPTIONS is invalid; deliveries wait until it is fixed", parsed.errors);
-    return null;
+    const result = this.#outbox.redeliver(task, filter);
+    if (result.ok && result.restarted.length > 0) void this.ctx.storage.setAlarm(Date.now());
+    return result;
   }
 
   /**
-   * Sets the alarm for the earliest pending work, or clears it when there is none. Work that
-   * waits for SUBSCRIPTIONS waits until it is read again; after failed alarm runs, the alarm
-   * backs off.
+   * Sets the alarm for the earliest work any part of the task has due, or clears it when there
+   * is none; after failed alarm runs, the alarm backs off.
    */
   #scheduleAlarm(): void {
     const now = Date.now();
-    const imagesPending = this.#images.anyPending();
-    const releasable = this.#events
-      .inOutbox("waiting")
-      .some((e) => e.status !== "completed" || !imagesPending);
-    const deliveriesDue = this.#deliveries.nextWakeAt();
-    const times = [
-      this.#images.nextTryAt(),
-      deliveriesDue === null ? null : Math.max(deliveriesDue, this.#configBlockedUntil),
-      releasable ? Math.max(this.#configBlockedUntil, now) : null,
-    ];
+    const times = [this.#images.nextTryAt(), this.#outbox.nextWakeAt()];
     const next = Math.min(...times.filter((t): t is number => t !== null));
     if (!Number.isFinite(next)) {
       void this.ctx.storage.deleteAlarm();
