@@ -34,6 +34,9 @@ const workers = cloudflareTest({
           max_attempts: 3,
         },
       ]),
+      // Submission and reconciliation against test/support/network.ts's fake GoAPI.
+      GOAPI_API_KEY: "test-goapi-api-key",
+      GOAPI_API_BASE: "https://api.goapi.test",
       ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXktMDAwMQ==",
     },
   },

@@ -40,9 +40,20 @@ const config = unstable_readConfig(
 function secretNames(settings: Record<string, unknown>): string[] {
   const referenced = JSON.stringify(settings.SUBSCRIPTIONS ?? "").match(/env:[A-Za-z_]\w*/g) ?? [];
   return [
-    ...new Set(["GOAPI_WEBHOOK_SECRET", "ADMIN_TOKEN", ...referenced.map((r) => r.slice(4))]),
+    ...new Set([
+      "GOAPI_WEBHOOK_SECRET",
+      "ADMIN_TOKEN",
+      "GOAPI_API_KEY",
+      ...referenced.map((r) => r.slice(4)),
+    ]),
   ];
 }
+
+/** What an optional secret's absence turns off. */
+const UNSET_MEANS = new Map([
+  ["ADMIN_TOKEN", "not set: the admin API and console answer 503"],
+  ["GOAPI_API_KEY", "not set: submission (POST /v1/tasks) and reconciliation are off"],
+]);
 
 /** A stand-in for a secret that is set where it cannot be read from here. */
 const STAND_IN = "whsec_c3RhbmQtaW4ta2V5LW9ubHktZm9yLWNoZWNrcy0wMDAx";
@@ -96,9 +107,7 @@ for (const name of secretNames(settings)) {
   const source = sources.get(name) ?? "";
   const set = typeof value === "string" && value.trim() !== "";
   const note = !set
-    ? name === "ADMIN_TOKEN"
-      ? "not set: the admin API and console answer 503"
-      : "not set"
+    ? (UNSET_MEANS.get(name) ?? "not set")
     : source.startsWith("not in") || source === values.config
       ? source === values.config
         ? `in ${values.config} as a plain var: move it to a secret`

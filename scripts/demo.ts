@@ -4,12 +4,14 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { v1Body, v2Body } from "./lib/goapi-payloads";
 import {
+  type FakeGoapiApi,
   type LocalWorker,
   pngImage,
   type Receiver,
   removeState,
   sendLikeGoapi,
   sleep,
+  startFakeGoapiApi,
   startImageHost,
   startReceiver,
   startWorker,
@@ -40,7 +42,9 @@ async function main(): Promise<void> {
   log("midhook demo: everything runs on 127.0.0.1, no Cloudflare account needed\n");
   const images = await startImageHost();
   const receiver = await startReceiver(RECEIVER_KEY);
+  const api = await startFakeGoapiApi(`demo-key-${randomBytes(6).toString("hex")}`);
   log(`  fake GoAPI image host   http://${images.host}`);
+  log(`  fake GoAPI task API     ${api.url} (creates tasks, sends no webhooks for them)`);
   log(`  downstream receiver     ${receiver.url} (verifies Standard Webhooks signatures)`);
   let worker: LocalWorker | undefined;
   try {
@@ -49,6 +53,9 @@ async function main(): Promise<void> {
         GOAPI_WEBHOOK_SECRET: GOAPI_SECRET,
         ADMIN_TOKEN,
         IMAGE_HOSTS: images.host,
+        GOAPI_API_KEY: api.key,
+        GOAPI_API_BASE: api.url,
+        RECONCILE_AFTER_SECONDS: "2",
         DEMO_RECEIVER_SECRET: RECEIVER_KEY,
         SUBSCRIPTIONS: JSON.stringify([
           {
@@ -61,12 +68,13 @@ async function main(): Promise<void> {
       },
     });
     log(`  midhook (wrangler dev)  ${worker.url}  state in ${worker.stateDir}\n`);
-    await runScenarios(worker, images.add, receiver);
+    await runScenarios(worker, images.add, receiver, api);
   } finally {
     await worker?.stop();
     if (worker) removeState(worker.stateDir);
     await receiver.stop();
     await images.stop();
+    await api.stop();
   }
   log(`\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (problems.length > 0) {
@@ -82,6 +90,7 @@ async function runScenarios(
   worker: LocalWorker,
   addImage: (path: string, bytes: Buffer) => string,
   receiver: Receiver,
+  api: FakeGoapiApi,
 ): Promise<void> {
   const sent: Sent[] = [];
   const send = async (label: string, taskId: string, body: unknown, secret = GOAPI_SECRET) => {
@@ -175,6 +184,40 @@ async function runScenarios(
   const impostor = await send("finished with a wrong secret", randomUUID(), finished, "guess");
   check(impostor.status === 401, `a wrong secret was answered ${impostor.status}, not 401`);
 
+  // 6. A task submitted through midhook whose webhooks never come: reconciliation finds it.
+  log("\nv1 imagine submitted through midhook (POST /v1/tasks); GoAPI sends it no webhook");
+  const submitted = await fetch(`${worker.url}/v1/tasks`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: "midjourney",
+      task_type: "imagine",
+      input: { prompt: "a lighthouse" },
+    }),
+  });
+  const created = (await submitted.json()) as { task_id?: string; event?: string };
+  const e = String(created.task_id);
+  log(`  → ${"submitted".padEnd(44)} ${submitted.status}  ${created.event ?? ""}`);
+  check(submitted.status === 201, `POST /v1/tasks was answered ${submitted.status}, not 201`);
+  const webhook = api.created().at(-1)?.body.config as { webhook_config?: { endpoint?: string } };
+  check(
+    webhook?.webhook_config?.endpoint === `${worker.url}/webhooks/goapi`,
+    "the task was not created with midhook as its webhook",
+  );
+  const lighthouse = [
+    image(e, "main", [240, 200, 60]),
+    ...[1, 2].map((i) => image(e, `t${i}`, [60, 90, 40 * i])),
+  ];
+  api.setTask(e, {
+    task_id: e,
+    model: "midjourney",
+    task_type: "imagine",
+    status: "completed",
+    output: { progress: 100, image_url: lighthouse[0], image_urls: lighthouse.slice(1) },
+    error: { code: 0, message: "", raw_message: "" },
+  });
+  log(`  … GoAPI finishes it silently; midhook polls after RECONCILE_AFTER_SECONDS (2 s here)`);
+
   const tasks = [
     {
       taskId: a,
@@ -195,6 +238,7 @@ async function runScenarios(
     },
     { taskId: c, label: "v2 failed", expected: ["task.failed"] },
     { taskId: d, label: "v1 describe", expected: ["task.created", "task.completed"] },
+    { taskId: e, label: "v1 reconciled", expected: ["task.created", "task.completed"] },
   ];
   const total = tasks.flatMap((t) => t.expected).length;
   log(`\nwaiting for ${total} deliveries at the receiver…`);
@@ -261,6 +305,15 @@ async function runScenarios(
       `${got.filter((e) => e.verified).length}/${got.length}`,
     ]);
   }
+  const reconciled = (await (
+    await fetch(`${worker.url}/v1/tasks/${e}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })
+  ).json()) as { events: Array<{ source: string }>; reconcile: { polls: number } };
+  check(
+    reconciled.events.map((ev) => ev.source).join() === "submit,poll",
+    `the reconciled task's events came from [${reconciled.events.map((ev) => ev.source)}], not [submit, poll]`,
+  );
   const unverified = receiver.events.filter((e) => !e.verified).length;
   check(unverified === 0, `${unverified} deliveries failed signature verification`);
   const leaked = receiver.events.filter((e) =>
@@ -281,6 +334,9 @@ async function runScenarios(
   for (const img of exampleImages) log(`    ${img.url}  (${img.bytes} bytes)`);
   log(
     `  deliveries received: ${receiver.events.length}, all signed: ${unverified === 0 ? "yes" : "NO"}`,
+  );
+  log(
+    `  the submitted task's webhooks never came: midhook polled GoAPI ${api.fetches(e)} time(s) and recovered it`,
   );
 }
 

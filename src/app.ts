@@ -4,6 +4,8 @@ import type { AppEnv } from "./bindings";
 import { errorResponse, handleError } from "./lib/errors";
 import { deadLetters } from "./routes/dead-letters";
 import { images } from "./routes/images";
+import { requireAdmin } from "./routes/require-admin";
+import { submissions } from "./routes/submissions";
 import { tasks } from "./routes/tasks";
 import { webhooks } from "./routes/webhooks";
 
@@ -12,6 +14,8 @@ export const app = new Hono<AppEnv>();
 app.get("/healthz", (c) => c.json({ ok: true }));
 app.route("/webhooks", webhooks);
 app.route("/images", images);
+app.use("/v1/*", requireAdmin);
+app.route("/v1/tasks", submissions);
 app.route("/v1/tasks", tasks);
 app.route("/v1/dead-letters", deadLetters);
 

@@ -2,6 +2,7 @@
 // functions take only the settings they read, so `npm run check-config` runs them in Node.
 import { parseSubscriptions, resolveSecret, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
+import { LOOPBACK_HOSTS } from "./lib/net";
 
 /** The accepted GoAPI webhook secrets: a comma-separated list, so a secret can be rotated. */
 export function webhookSecrets(env: { GOAPI_WEBHOOK_SECRET?: string }): string[] {
@@ -19,26 +20,58 @@ export function adminToken(env: { ADMIN_TOKEN?: string }): string | null {
 
 const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 
-/** MAX_IMAGE_BYTES as a positive whole number; undefined when unset, null when malformed. */
-function maxImageBytes(value: string | undefined): number | null | undefined {
+/** How midhook reaches GoAPI's task API, or null when submission and reconciliation are off. */
+export interface GoapiApi {
+  base: string;
+  key: string;
+  /** Poll a task that has been silent this long (ms) … */
+  reconcileAfterMs: number;
+  /** … until this long (ms) after its first event. */
+  giveUpAfterMs: number;
+}
+
+const DEFAULT_GOAPI_API_BASE = "https://api.goapi.ai";
+
+/** GOAPI_API_KEY and the settings that go with it; null while the key is unset. */
+export function goapiApi(env: {
+  GOAPI_API_KEY?: string;
+  GOAPI_API_BASE?: string;
+  RECONCILE_AFTER_SECONDS?: string;
+  RECONCILE_GIVE_UP_SECONDS?: string;
+}): GoapiApi | null {
+  const key = env.GOAPI_API_KEY?.trim();
+  if (!key) return null;
+  return {
+    base: (env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE).replace(/\/+$/, ""),
+    key,
+    reconcileAfterMs: (positiveInteger(env.RECONCILE_AFTER_SECONDS) ?? 600) * 1000,
+    giveUpAfterMs: (positiveInteger(env.RECONCILE_GIVE_UP_SECONDS) ?? 86_400) * 1000,
+  };
+}
+
+/** `value` as a positive whole number; undefined when unset, null when malformed. */
+function positiveInteger(value: string | undefined): number | null | undefined {
   const text = value?.trim() ?? "";
   if (text === "") return undefined;
-  const max = Number(text);
-  return Number.isSafeInteger(max) && max > 0 ? max : null;
+  const number = Number(text);
+  return Number.isSafeInteger(number) && number > 0 ? number : null;
 }
 
 /**
  * Every secret value midhook holds that must never be stored or forwarded: the webhook secrets,
- * the admin token and each subscription's signing key.
+ * the admin token, the GoAPI API key and each subscription's signing key.
  */
 export function secretsToRemove(env: {
   GOAPI_WEBHOOK_SECRET?: string;
   ADMIN_TOKEN?: string;
+  GOAPI_API_KEY?: string;
   SUBSCRIPTIONS?: unknown;
 }): string[] {
   const secrets = [...webhookSecrets(env)];
   const token = adminToken(env);
   if (token !== null) secrets.push(token);
+  const apiKey = env.GOAPI_API_KEY?.trim();
+  if (apiKey) secrets.push(apiKey);
   const subscriptions = subscriptionsOf(env);
   if (subscriptions.ok) {
     for (const subscription of subscriptions.value) {
@@ -56,7 +89,7 @@ export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: strin
 } {
   return {
     hosts: parseImageHosts(env.IMAGE_HOSTS),
-    maxBytes: maxImageBytes(env.MAX_IMAGE_BYTES) ?? DEFAULT_MAX_IMAGE_BYTES,
+    maxBytes: positiveInteger(env.MAX_IMAGE_BYTES) ?? DEFAULT_MAX_IMAGE_BYTES,
   };
 }
 
@@ -64,6 +97,21 @@ export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: strin
 export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: string): string {
   const configured = env.PUBLIC_BASE_URL?.trim();
   return (configured ? configured : requestOrigin).replace(/\/+$/, "");
+}
+
+/** An https origin (or http to a loopback host, for local use), with no path. */
+function isOrigin(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  const plain = url.pathname === "/" && url.search === "" && url.username === "";
+  return (
+    plain &&
+    (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname)))
+  );
 }
 
 /**
@@ -79,9 +127,16 @@ export function configProblems(env: Record<string, unknown>): string[] {
   if (text("GOAPI_WEBHOOK_SECRET").trim() === "") {
     problems.push("GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503");
   }
-  if (maxImageBytes(text("MAX_IMAGE_BYTES")) === null) {
-    const max = text("MAX_IMAGE_BYTES").trim().slice(0, 20);
-    problems.push(`MAX_IMAGE_BYTES: "${max}" is not a positive whole number`);
+  for (const name of ["MAX_IMAGE_BYTES", "RECONCILE_AFTER_SECONDS", "RECONCILE_GIVE_UP_SECONDS"]) {
+    if (positiveInteger(text(name)) === null) {
+      problems.push(`${name}: "${text(name).trim().slice(0, 20)}" is not a positive whole number`);
+    }
+  }
+  const apiBase = text("GOAPI_API_BASE").trim();
+  if (apiBase !== "" && !isOrigin(apiBase)) {
+    problems.push(
+      "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai (http only for localhost)",
+    );
   }
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {

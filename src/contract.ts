@@ -42,6 +42,9 @@ export interface DeliveryView {
   next_attempt_at: string | null;
 }
 
+/** How midhook heard of an event: GoAPI's webhook, a poll of GoAPI (or a sync), a submission. */
+export type EventSource = "webhook" | "poll" | "submit";
+
 /** One recorded event in the admin view. */
 export interface EventView {
   id: string;
@@ -51,6 +54,15 @@ export interface EventView {
   received_at: string;
   duplicates: number;
   stale: boolean;
+  source: EventSource;
+}
+
+/** Where polling GoAPI for a silent task stands. */
+export interface ReconcileView {
+  state: "idle" | "scheduled" | "gave_up";
+  next_poll_at: string | null;
+  polls: number;
+  last_error: string | null;
 }
 
 /** `GET /v1/tasks/{id}`. */
@@ -66,6 +78,7 @@ export interface TaskView {
   events: EventView[];
   images: ImageView[];
   deliveries: DeliveryView[];
+  reconcile: ReconcileView;
 }
 
 /** Everything a delivery body is built from, as the task's Durable Object keeps it. */

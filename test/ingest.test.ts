@@ -303,6 +303,8 @@ describe("a task's tables", () => {
       sql.exec("DROP TABLE schema_version");
       sql.exec("ALTER TABLE events ADD COLUMN event TEXT NOT NULL DEFAULT '{}'");
       sql.exec("ALTER TABLE deliveries DROP COLUMN listing");
+      sql.exec("ALTER TABLE events DROP COLUMN source");
+      sql.exec("DROP TABLE reconcile");
       sql.exec(
         `CREATE TABLE attempts (event_id TEXT NOT NULL, subscription TEXT NOT NULL,
            series INTEGER NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, status INTEGER,
@@ -321,6 +323,8 @@ describe("a task's tables", () => {
     });
     expect(tables.names).not.toContain("attempts");
     expect(tables.eventColumns).not.toContain("event");
+    expect(tables.eventColumns).toContain("source");
+    expect(tables.names).toContain("reconcile");
     expect(tables.version).toEqual([{ version: SCHEMA_VERSION }]);
     expect((await taskView(taskId)).events.map((e) => e.id)).toEqual([event]);
   });

@@ -2,7 +2,9 @@
 // (wrangler's API, inspector off) with a private state directory, a fake GoAPI (image host and
 // webhook sender) and a downstream receiver that verifies Standard Webhooks signatures. Node
 // only; everything listens on 127.0.0.1.
+
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import {
   accessSync,
   constants,
@@ -331,6 +333,76 @@ export async function startImageHost(): Promise<ImageHost> {
     },
     requests: () => requests,
     servedAt: (path) => served.get(path),
+    stop: () => close(server),
+  };
+}
+
+export interface FakeGoapiApi {
+  /** Origin for GOAPI_API_BASE. */
+  url: string;
+  /** The API key it expects in x-api-key. */
+  key: string;
+  /** Task ids it created; the create bodies it received. */
+  created: () => Array<{ taskId: string; body: Record<string, unknown> }>;
+  /** Sets what `GET /api/v1/task/{id}` answers from now on (a unified-API task object). */
+  setTask: (taskId: string, data: Record<string, unknown>) => void;
+  /** How many times task `taskId` was fetched. */
+  fetches: (taskId: string) => number;
+  stop: () => Promise<void>;
+}
+
+/**
+ * GoAPI's task API, faked: `POST /api/v1/task` creates a pending task (and sends no webhook:
+ * the demo's lost webhooks), `GET /api/v1/task/{id}` answers whatever `setTask` last set.
+ */
+export async function startFakeGoapiApi(key: string): Promise<FakeGoapiApi> {
+  const tasks = new Map<string, Record<string, unknown>>();
+  const created: Array<{ taskId: string; body: Record<string, unknown> }> = [];
+  const fetched = new Map<string, number>();
+  const server = createServer(async (req, res) => {
+    const answer = (status: number, body: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    if (req.headers["x-api-key"] !== key) {
+      answer(401, { code: 401, data: null, message: "invalid api key" });
+      return;
+    }
+    const path = req.url ?? "";
+    if (req.method === "POST" && path === "/api/v1/task") {
+      const body = JSON.parse(await readBody(req)) as Record<string, unknown>;
+      const taskId = randomUUID();
+      const task = {
+        task_id: taskId,
+        model: body.model,
+        task_type: body.task_type,
+        status: "pending",
+        input: body.input,
+        output: { progress: 0, image_url: "", image_urls: null, temporary_image_urls: [] },
+        meta: {},
+        error: { code: 0, message: "", raw_message: "" },
+      };
+      tasks.set(taskId, task);
+      created.push({ taskId, body });
+      answer(200, { code: 200, data: task, message: "success" });
+      return;
+    }
+    const match = /^\/api\/v1\/task\/([^/]+)$/.exec(path);
+    const task = match?.[1] ? tasks.get(match[1]) : undefined;
+    if (req.method === "GET" && match?.[1] && task) {
+      fetched.set(match[1], (fetched.get(match[1]) ?? 0) + 1);
+      answer(200, { code: 200, data: task, message: "success" });
+      return;
+    }
+    answer(404, { code: 404, data: null, message: "task not found" });
+  });
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    key,
+    created: () => [...created],
+    setTask: (taskId, data) => {
+      tasks.set(taskId, data);
+    },
+    fetches: (taskId) => fetched.get(taskId) ?? 0,
     stop: () => close(server),
   };
 }

@@ -51,7 +51,7 @@ export function eventIdentity(event: Pick<TaskEvent, "status" | "progress">): st
   return `${event.status}:${event.progress}`;
 }
 
-function isTerminal(status: TaskStatus): boolean {
+export function isTerminal(status: TaskStatus): boolean {
   return status === "completed" || status === "failed";
 }
 

@@ -1,23 +1,24 @@
-// Reading a request body with a hard size cap, enforced while streaming, and as JSON.
+// Reading a body with a hard size cap, enforced while streaming: a request's (as JSON, with the
+// API's errors) and any response's.
 import { concatBytes } from "./bytes";
 import { ApiError } from "./errors";
 import { parseJsonBody } from "./json";
 
 /**
- * Reads the whole body, refusing with `413` as soon as more than `maxBytes` arrive, whatever
- * `content-length` claims. A declared length over the cap is refused before reading; the answer
- * then carries `connection: close` so the unread body cannot stall the next request.
+ * The whole of `stream`, or null as soon as more than `maxBytes` arrive (or `declared`, its
+ * content-length, says they would), whatever the sender claims.
  */
-async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new ApiError(413, "payload_too_large", `body exceeds ${maxBytes} bytes`, {
-      connection: "close",
-    });
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw tooLarge();
-  if (request.body === null) return new Uint8Array(0);
-
-  const reader = request.body.getReader();
+export async function readLimited(
+  stream: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  declared: string | null,
+): Promise<Uint8Array | null> {
+  if (Number(declared ?? "0") > maxBytes) {
+    await stream?.cancel();
+    return null;
+  }
+  if (stream === null) return new Uint8Array(0);
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -26,7 +27,7 @@ async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel();
-      throw tooLarge();
+      return null;
     }
     chunks.push(value);
   }
@@ -34,15 +35,22 @@ async function readBodyLimited(request: Request, maxBytes: number): Promise<Uint
 }
 
 /**
- * The body as JSON, at most `maxBytes` (`413`), valid UTF-8 JSON (`400 invalid_json`) and not
- * absurdly nested (`422 invalid_payload`). With `allowEmpty`, an empty body reads as undefined.
+ * The request's body as JSON, at most `maxBytes` (`413`; a declared oversize answers with
+ * `connection: close`, so the unread body cannot stall the next request), valid UTF-8 JSON
+ * (`400 invalid_json`) and not absurdly nested (`422 invalid_payload`). With `allowEmpty`, an
+ * empty body reads as undefined.
  */
 export async function readJsonBody(
   request: Request,
   maxBytes: number,
   options: { allowEmpty?: boolean } = {},
 ): Promise<unknown> {
-  const bytes = await readBodyLimited(request, maxBytes);
+  const bytes = await readLimited(request.body, maxBytes, request.headers.get("content-length"));
+  if (bytes === null) {
+    throw new ApiError(413, "payload_too_large", `body exceeds ${maxBytes} bytes`, {
+      connection: "close",
+    });
+  }
   if (options.allowEmpty && bytes.every(isJsonWhitespace)) return undefined;
   const json = parseJsonBody(bytes);
   if (!json.ok) throw new ApiError(json.code === "invalid_json" ? 400 : 422, json.code, json.error);

@@ -9,6 +9,8 @@ export type ErrorCode =
   | "unauthorized"
   | "not_configured"
   | "conflict"
+  | "upstream_error"
+  | "upstream_timeout"
   | "payload_too_large"
   | "invalid_json"
   | "invalid_payload"

@@ -1,5 +1,7 @@
 // A task's record of what GoAPI said: the task row and each distinct event, kept exactly once.
 // Also the outbox side of an event: whether it is waiting to be forwarded or released.
+
+import type { EventSource } from "../contract";
 import { eventIdentity, eventTypeOf, isStale, type TaskEvent } from "../goapi/events";
 import type { EventRow, TaskRow } from "./schema";
 
@@ -11,7 +13,7 @@ export type Recorded =
 
 /** An event without its bodies: what views and the outbox read. */
 export type EventSummary = Omit<EventRow, "payload" | "identity" | "seq">;
-const SUMMARY = "id, type, status, progress, stale, duplicates, received_at, forward_state";
+const SUMMARY = "id, type, status, progress, stale, duplicates, received_at, forward_state, source";
 
 export class TaskEvents {
   readonly #sql: SqlStorage;
@@ -30,7 +32,13 @@ export class TaskEvents {
    * count; a new one that would move the task backwards is kept but marked stale; a new current
    * one moves the task forward and waits in the outbox.
    */
-  record(event: TaskEvent, payload: string, baseUrl: string, now: string): Recorded {
+  record(
+    event: TaskEvent,
+    payload: string,
+    baseUrl: string,
+    source: EventSource,
+    now: string,
+  ): Recorded {
     const identity = eventIdentity(event);
     const seen = this.#sql
       .exec<Pick<EventRow, "id" | "stale">>(
@@ -47,8 +55,8 @@ export class TaskEvents {
     const stale = task !== null && isStale(task, event);
     const id = `evt_${crypto.randomUUID().replaceAll("-", "")}`;
     this.#sql.exec(
-      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload, source)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       id,
       identity,
       eventTypeOf(event.status),
@@ -58,6 +66,7 @@ export class TaskEvents {
       now,
       stale ? "never" : "waiting",
       payload,
+      source,
     );
     if (stale) return { kind: "stale", id };
 

@@ -4,15 +4,17 @@
 // (copying images, queueing deliveries) after GoAPI has its 200.
 import { DurableObject } from "cloudflare:workers";
 import { deadLetterLog } from "../bindings";
-import { publicBaseUrl } from "../config";
+import { publicBaseUrl, secretsToRemove } from "../config";
 import type {
   AttemptOutcome,
   AttemptReport,
   AttemptStart,
+  EventSource,
   RecordResult,
   RedeliverResult,
   TaskView,
 } from "../contract";
+import { acceptGoapiBody } from "../goapi/accept";
 import type { TaskEvent } from "../goapi/events";
 import { doublingDelayMs } from "../lib/backoff";
 import { errorText } from "../lib/errors";
@@ -21,6 +23,7 @@ import { TaskDeliveries } from "./deliveries";
 import { TaskEvents } from "./events";
 import { TaskImages } from "./images";
 import { TaskOutbox } from "./outbox";
+import { TaskReconcile } from "./reconcile";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
@@ -38,6 +41,7 @@ export class TaskObject extends DurableObject<Env> {
   readonly #images: TaskImages;
   readonly #deliveries: TaskDeliveries;
   readonly #outbox: TaskOutbox;
+  readonly #reconcile: TaskReconcile;
   /** Alarm runs in a row in which a step failed (in memory: a restart starts again at 1). */
   #alarmFailures = 0;
 
@@ -48,6 +52,7 @@ export class TaskObject extends DurableObject<Env> {
     this.#images = new TaskImages(ctx.storage.sql, env);
     this.#deliveries = new TaskDeliveries(ctx.storage.sql);
     this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
+    this.#reconcile = new TaskReconcile(ctx.storage.sql, env);
   }
 
   /**
@@ -56,8 +61,13 @@ export class TaskObject extends DurableObject<Env> {
    * for whatever is left to copy or queue. Resolves after the writes are durable (the output
    * gate holds the reply until then).
    */
-  recordEvent(event: TaskEvent, payload: string, baseUrl: string): RecordResult {
-    const recorded = this.#events.record(event, payload, baseUrl, new Date().toISOString());
+  recordEvent(
+    event: TaskEvent,
+    payload: string,
+    baseUrl: string,
+    source: EventSource = "webhook",
+  ): RecordResult {
+    const recorded = this.#events.record(event, payload, baseUrl, source, new Date().toISOString());
     if (recorded.kind === "duplicate") {
       return { event: recorded.id, duplicate: true, stale: recorded.stale };
     }
@@ -73,14 +83,14 @@ export class TaskObject extends DurableObject<Env> {
   getTask(): TaskView | null {
     const task = this.#events.task();
     if (task === null) return null;
-    return taskView(
-      task,
-      this.#events.list(),
-      this.#imageViews(task),
-      this.#deliveries.list(),
-      this.#outbox.held(task),
-      this.#outbox.configError(),
-    );
+    return taskView(task, {
+      events: this.#events.list(),
+      images: this.#imageViews(task),
+      deliveries: this.#deliveries.list(),
+      held: this.#outbox.held(task),
+      configError: this.#outbox.configError(),
+      reconcile: this.#reconcile.view(task),
+    });
   }
 
   /**
@@ -93,10 +103,16 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#events.task();
     if (task === null) return;
     await this.ctx.storage.setAlarm(Date.now() + ALARM_WATCHDOG_MS);
+    // A poll may move the task on: each later step reads it afresh.
+    const current = () => this.#events.task() ?? task;
     const steps: Array<[string, () => unknown]> = [
+      [
+        "polling GoAPI",
+        () => this.#reconcile.pollIfDue(task, (body) => this.#recordPolled(task, body)),
+      ],
       ["copying images", () => this.#images.copyDue(task.task_id)],
-      ["releasing events", () => this.#outbox.release(task)],
-      ["queueing deliveries", () => this.#outbox.enqueueDue(task)],
+      ["releasing events", () => this.#outbox.release(current())],
+      ["queueing deliveries", () => this.#outbox.enqueueDue(current())],
       [
         "updating the dead-letter list",
         () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
@@ -187,7 +203,12 @@ export class TaskObject extends DurableObject<Env> {
    */
   #scheduleAlarm(): void {
     const now = Date.now();
-    const times = [this.#images.nextTryAt(), this.#outbox.nextWakeAt()];
+    const task = this.#events.task();
+    const times = [
+      this.#images.nextTryAt(),
+      this.#outbox.nextWakeAt(),
+      task === null ? null : this.#reconcile.nextPollAt(task),
+    ];
     const next = Math.min(...times.filter((t): t is number => t !== null));
     if (!Number.isFinite(next)) {
       void this.ctx.storage.deleteAlarm();
@@ -198,6 +219,14 @@ export class TaskObject extends DurableObject<Env> {
         ? doublingDelayMs(this.#alarmFailures, ALARM_RETRY_FIRST_MS, ALARM_RETRY_CAP_MS)
         : 0;
     void this.ctx.storage.setAlarm(Math.max(next, now + backoff));
+  }
+
+  /** Records what a poll of GoAPI said, as a webhook with that content; the error if it cannot. */
+  #recordPolled(task: TaskRow, body: unknown): string | null {
+    const accepted = acceptGoapiBody(body, secretsToRemove(this.env));
+    if (!accepted.ok) return `GoAPI's answer is not a task: ${accepted.error}`;
+    this.recordEvent(accepted.event, accepted.payload, task.base_url, "poll");
+    return null;
   }
 
   #imageViews(task: TaskRow) {

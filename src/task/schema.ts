@@ -2,7 +2,7 @@
 // what midhook keeps about a task is defined, with the row types and the migrations that bring
 // any existing task's database up to date. Times in *_at TEXT columns are ISO-8601 UTC; INTEGER
 // *_at columns are epoch milliseconds used for scheduling.
-import type { DeliveryState, ImageState } from "../contract";
+import type { DeliveryState, EventSource, ImageState } from "../contract";
 import type { EventType, TaskStatus } from "../goapi/events";
 
 /** The version of the tables below; a database made by this code starts at it. */
@@ -42,7 +42,8 @@ CREATE TABLE events (
   duplicates    INTEGER NOT NULL DEFAULT 0,
   received_at   TEXT NOT NULL,
   forward_state TEXT NOT NULL,          -- waiting | released | never
-  payload       TEXT NOT NULL
+  payload       TEXT NOT NULL,
+  source        TEXT NOT NULL DEFAULT 'webhook'  -- webhook | poll | submit: how midhook heard of it
 );
 
 -- Result images of the completed event, copied to R2 at tasks/{task_id}/{name}.
@@ -58,6 +59,16 @@ CREATE TABLE images (
   error        TEXT,
   attempts     INTEGER NOT NULL DEFAULT 0,
   next_try_at  INTEGER NOT NULL
+);
+
+-- Polling GoAPI for a task gone silent (one row once it was first polled). streak counts the
+-- polls since the last event that was not a poll; the next poll is planned from it.
+CREATE TABLE reconcile (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  polls        INTEGER NOT NULL,
+  streak       INTEGER NOT NULL,
+  last_poll_at INTEGER NOT NULL,
+  last_error   TEXT
 );
 
 -- One row per (event, subscription): the source of truth for forwarding. series grows with
@@ -90,13 +101,17 @@ CREATE TABLE deliveries (
 const UPGRADES: ReadonlyMap<number, string> = new Map([
   // Every attempt was also logged to an `attempts` table that nothing read, and each event kept
   // a normalized copy of its payload's fields beside the payload (up to twice the body's size).
-  // Failed deliveries were listed by a queue consumer; the task now lists them itself.
+  // Failed deliveries were listed by a queue consumer; the task now lists them itself. Events
+  // say how midhook heard of them, and a silent task is polled at GoAPI.
   [
     1,
     `DROP TABLE IF EXISTS attempts;
      ALTER TABLE events DROP COLUMN event;
      ALTER TABLE deliveries ADD COLUMN listing TEXT NOT NULL DEFAULT 'none';
-     UPDATE deliveries SET listing = 'listed' WHERE state = 'failed';`,
+     UPDATE deliveries SET listing = 'listed' WHERE state = 'failed';
+     ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook';
+     CREATE TABLE reconcile (id INTEGER PRIMARY KEY CHECK (id = 1), polls INTEGER NOT NULL,
+       streak INTEGER NOT NULL, last_poll_at INTEGER NOT NULL, last_error TEXT);`,
   ],
 ]);
 
@@ -153,6 +168,14 @@ export type EventRow = {
   received_at: string;
   forward_state: "waiting" | "released" | "never";
   payload: string;
+  source: EventSource;
+};
+
+export type ReconcileRow = {
+  polls: number;
+  streak: number;
+  last_poll_at: number;
+  last_error: string | null;
 };
 
 export type ImageRow = {

@@ -1,6 +1,13 @@
 // How a task's rows look from outside: the admin view, and the stored event a delivery body is
 // built from. Pure projections of the rows in ./schema onto the types in ../contract.
-import type { DeliveryView, EventView, ImageView, StoredEvent, TaskView } from "../contract";
+import type {
+  DeliveryView,
+  EventView,
+  ImageView,
+  ReconcileView,
+  StoredEvent,
+  TaskView,
+} from "../contract";
 import type { EventSummary } from "./events";
 import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 
@@ -27,6 +34,7 @@ function eventView(row: EventSummary): EventView {
     received_at: row.received_at,
     duplicates: row.duplicates,
     stale: row.stale === 1,
+    source: row.source,
   };
 }
 
@@ -70,15 +78,21 @@ function heldViews(held: readonly HeldEvent[]): DeliveryView[] {
   );
 }
 
+/** Everything `GET /v1/tasks/{id}` shows of a task besides its own row. */
+export interface TaskParts {
+  events: readonly EventSummary[];
+  images: readonly ImageView[];
+  deliveries: readonly DeliveryRow[];
+  /** Events still in the outbox. */
+  held: readonly HeldEvent[];
+  /** The first setting at fault while SUBSCRIPTIONS is invalid. */
+  configError: string | null;
+  reconcile: ReconcileView;
+}
+
 /** `GET /v1/tasks/{id}`. */
-export function taskView(
-  task: TaskRow,
-  events: readonly EventSummary[],
-  images: readonly ImageView[],
-  deliveries: readonly DeliveryRow[],
-  held: readonly HeldEvent[],
-  configError: string | null,
-): TaskView {
+export function taskView(task: TaskRow, parts: TaskParts): TaskView {
+  const { events, images, deliveries, held, configError, reconcile } = parts;
   return {
     task_id: task.task_id,
     task_type: task.task_type,
@@ -90,6 +104,7 @@ export function taskView(
     events: events.map(eventView),
     images: [...images],
     deliveries: [...deliveries.map((row) => deliveryView(row, configError)), ...heldViews(held)],
+    reconcile,
   };
 }
 

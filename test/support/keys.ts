@@ -7,3 +7,5 @@ export const ADMIN_TOKEN = "test-admin-token";
 export const ALL_KEY = "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXktMDAwMQ==";
 /** Subscription "gallery" (completed and failed imagine/upscale, goapi format), a literal key. */
 export const GALLERY_KEY = "whsec_Z2FsbGVyeS10ZXN0LWtleS0wMDAwMDAwMDAy";
+/** GOAPI_API_KEY: the fake GoAPI at https://api.goapi.test expects it. */
+export const GOAPI_API_KEY = "test-goapi-api-key";

@@ -1,6 +1,6 @@
 // The fake network every Worker test runs against: `fetch` from the Worker and its Durable Objects
 // is intercepted. https://images.test serves registered images; https://subscriber.test records
-// deliveries; any other request fails the test that made it.
+// deliveries; https://api.goapi.test is GoAPI's task API; any other request fails the test.
 import { afterEach, expect, vi } from "vitest";
 import { toHex } from "../../src/lib/bytes";
 
@@ -15,6 +15,15 @@ export interface Received {
 type Handler = (request: Request) => Response | Promise<Response>;
 
 const imageRoutes = new Map<string, Handler>();
+/** GoAPI's task API at https://api.goapi.test: a handler per task id, and one for creation. */
+const goapiTasks = new Map<string, Handler>();
+let goapiCreateHandler: Handler = () => new Response("no create handler", { status: 500 });
+const goapiLog: Array<{
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+}> = [];
 const subscriberRules: Array<{ text: string; respond: () => Response }> = [];
 const received: Received[] = [];
 const unexpected: string[] = [];
@@ -38,6 +47,28 @@ export function subscriberAnswers(text: string, respond: (n: number) => Response
 /** Deliveries received by the fake subscriber, optionally only those mentioning `text`. */
 export function deliveries(text?: string): Received[] {
   return received.filter((r) => text === undefined || r.body.includes(text));
+}
+
+/** Makes the fake GoAPI answer `GET /api/v1/task/{taskId}` with `handler`. */
+export function goapiTask(taskId: string, handler: Handler): void {
+  goapiTasks.set(taskId, handler);
+}
+
+/** Makes the fake GoAPI answer `POST /api/v1/task` with `handler`. */
+export function goapiCreate(handler: Handler): void {
+  goapiCreateHandler = handler;
+}
+
+/** Requests the fake GoAPI received (optionally only those whose path or body mention `text`). */
+export function goapiRequests(text?: string) {
+  return goapiLog.filter(
+    (r) => text === undefined || r.path.includes(text) || r.body.includes(text),
+  );
+}
+
+/** GoAPI's answer envelope around a task object. */
+export function goapiAnswer(data: unknown, init: { code?: number; message?: string } = {}) {
+  return Response.json({ code: init.code ?? 200, data, message: init.message ?? "success" });
 }
 
 /** Every image URL fetched so far. */
@@ -77,6 +108,21 @@ async function fakeNetwork(input: RequestInfo | URL, init?: RequestInit): Promis
     imageRequests.push(request.url);
     const handler = imageRoutes.get(url.pathname + url.search);
     return handler ? handler(request) : new Response("no such image", { status: 404 });
+  }
+  if (url.host === "api.goapi.test") {
+    const body = await request.clone().text();
+    goapiLog.push({
+      method: request.method,
+      path: url.pathname,
+      headers: Object.fromEntries(request.headers),
+      body,
+    });
+    if (request.method === "POST" && url.pathname === "/api/v1/task")
+      return goapiCreateHandler(request);
+    const match = /^\/api\/v1\/task\/([^/]+)$/.exec(url.pathname);
+    const handler = match?.[1] ? goapiTasks.get(decodeURIComponent(match[1])) : undefined;
+    if (request.method === "GET" && handler) return handler(request);
+    return Response.json({ code: 404, data: null, message: "task not found" }, { status: 404 });
   }
   if (url.host === "subscriber.test") {
     const body = await request.text();

@@ -8,6 +8,7 @@ import {
 import { isStale } from "../../src/goapi/events";
 import { imageRetry } from "../../src/images/policy";
 import { doublingDelayMs } from "../../src/lib/backoff";
+import { planPoll } from "../../src/upstream/poll-policy";
 
 describe("retry schedule", () => {
   it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
@@ -113,5 +114,47 @@ describe("doublingDelayMs", () => {
     expect([0, 1, 2, 3, 8, 1000].map((n) => doublingDelayMs(n, 60_000, 3_600_000))).toEqual([
       60_000, 60_000, 120_000, 240_000, 3_600_000, 3_600_000,
     ]);
+  });
+});
+
+describe("planPoll", () => {
+  const settings = { afterMs: 600_000, giveUpAfterMs: 86_400_000 };
+  const start = 1_000_000_000;
+  const quiet = {
+    terminal: false,
+    firstEventAt: start,
+    lastEventAt: start,
+    lastPollAt: null,
+    streak: 0,
+  };
+
+  it("polls a task that has been silent for RECONCILE_AFTER_SECONDS", () => {
+    expect(planPoll(quiet, settings)).toEqual({ state: "scheduled", at: start + 600_000 });
+  });
+
+  it("polls again at doubling intervals after each poll, capped at an hour", () => {
+    const gaps = [1, 2, 3, 4, 5].map((streak) => {
+      const lastPollAt = start + 10_000_000;
+      const plan = planPoll({ ...quiet, lastPollAt, streak }, settings);
+      return plan.state === "scheduled" ? plan.at - lastPollAt : null;
+    });
+    expect(gaps).toEqual([1_200_000, 2_400_000, 3_600_000, 3_600_000, 3_600_000]);
+  });
+
+  it("counts from the latest event when one arrived after the last poll", () => {
+    const plan = planPoll(
+      { ...quiet, lastEventAt: start + 5_000_000, lastPollAt: start + 4_000_000, streak: 0 },
+      settings,
+    );
+    expect(plan).toEqual({ state: "scheduled", at: start + 5_600_000 });
+  });
+
+  it("gives up once the next poll would fall after RECONCILE_GIVE_UP_SECONDS", () => {
+    const late = { ...quiet, lastPollAt: start + 84_000_000, streak: 7 };
+    expect(planPoll(late, settings)).toEqual({ state: "gave_up" });
+  });
+
+  it("never polls a terminal task", () => {
+    expect(planPoll({ ...quiet, terminal: true }, settings)).toEqual({ state: "idle" });
   });
 });

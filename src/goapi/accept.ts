@@ -1,0 +1,17 @@
+// A GoAPI body as midhook records it, whichever way it came (webhook, submission, poll): secrets
+// removed first, so that no field read from it can carry one, then parsed and normalized.
+import type { TaskEvent } from "./events";
+import { parseGoapiPayload } from "./normalize";
+import { removeSecrets } from "./sanitize";
+
+export type Accepted =
+  | { ok: true; event: TaskEvent; payload: string }
+  | { ok: false; error: string };
+
+/** `body` cleaned of `secrets` and normalized, with the cleaned payload to store. */
+export function acceptGoapiBody(body: unknown, secrets: readonly string[]): Accepted {
+  const clean = removeSecrets(body, secrets);
+  const parsed = parseGoapiPayload(clean);
+  if (!parsed.ok) return parsed;
+  return { ok: true, event: parsed.value, payload: JSON.stringify(clean) };
+}

@@ -1,0 +1,91 @@
+// Reconciliation: a task that has gone silent is polled at GoAPI by its alarm, at the times
+// planPoll gives, and what GoAPI says is recorded like a webhook. Nothing here runs, and no alarm
+// is set for it, while GOAPI_API_KEY is unset or once the task is terminal.
+import { type GoapiApi, goapiApi } from "../config";
+import type { ReconcileView } from "../contract";
+import { isTerminal } from "../goapi/events";
+import { fetchTask } from "../upstream/goapi-client";
+import { type PollPlan, planPoll } from "../upstream/poll-policy";
+import type { ReconcileRow, TaskRow } from "./schema";
+
+/** GoAPI's answer about the task, as the body of a unified-API webhook with that content. */
+export type Polled = { ok: true; body: unknown } | { ok: false; error: string };
+
+export class TaskReconcile {
+  readonly #sql: SqlStorage;
+  readonly #env: Env;
+
+  constructor(sql: SqlStorage, env: Env) {
+    this.#sql = sql;
+    this.#env = env;
+  }
+
+  /** When the task is to be polled next, or null: not polled (no API key, terminal, gave up). */
+  nextPollAt(task: TaskRow): number | null {
+    const api = goapiApi(this.#env);
+    if (api === null) return null;
+    const plan = this.#plan(task, api);
+    return plan.state === "scheduled" ? plan.at : null;
+  }
+
+  /**
+   * Polls GoAPI if the task's poll is due, handing GoAPI's answer to `record` (which records it
+   * like a webhook), and notes the poll and its error, if any, for the next plan.
+   */
+  async pollIfDue(task: TaskRow, record: (body: unknown) => string | null): Promise<void> {
+    const api = goapiApi(this.#env);
+    if (api === null) return;
+    const plan = this.#plan(task, api);
+    if (plan.state !== "scheduled" || plan.at > Date.now()) return;
+    const answer = await fetchTask(api, task.task_id);
+    let error: string | null = null;
+    if (!answer.ok) error = `${answer.kind}: ${answer.message}`;
+    else if (answer.data.task_id !== task.task_id) error = "GoAPI answered about another task";
+    else error = record({ timestamp: Math.floor(Date.now() / 1000), data: answer.data });
+    if (error !== null) console.warn(`task ${task.task_id}: polling GoAPI failed: ${error}`);
+    const row = this.#row(task);
+    this.#sql.exec(
+      `INSERT INTO reconcile (id, polls, streak, last_poll_at, last_error) VALUES (1, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET polls = excluded.polls, streak = excluded.streak,
+         last_poll_at = excluded.last_poll_at, last_error = excluded.last_error`,
+      (row?.polls ?? 0) + 1,
+      (row?.streak ?? 0) + 1,
+      Date.now(),
+      error,
+    );
+  }
+
+  /** Where polling stands, for the task view. */
+  view(task: TaskRow): ReconcileView {
+    const api = goapiApi(this.#env);
+    const row = this.#row(task);
+    const plan: PollPlan = api === null ? { state: "idle" } : this.#plan(task, api);
+    return {
+      state: plan.state,
+      next_poll_at: plan.state === "scheduled" ? new Date(plan.at).toISOString() : null,
+      polls: row?.polls ?? 0,
+      last_error: row?.last_error ?? null,
+    };
+  }
+
+  /** The poll row, with its streak reset when an event arrived after the last poll. */
+  #row(task: TaskRow): ReconcileRow | null {
+    const row = this.#sql.exec<ReconcileRow>("SELECT * FROM reconcile").toArray()[0] ?? null;
+    if (row === null) return null;
+    return Date.parse(task.updated_at) > row.last_poll_at ? { ...row, streak: 0 } : row;
+  }
+
+  #plan(task: TaskRow, api: GoapiApi): PollPlan {
+    const row = this.#row(task);
+    return planPoll(
+      {
+        terminal: isTerminal(task.status),
+        firstEventAt: Date.parse(task.created_at),
+        lastEventAt: Date.parse(task.updated_at),
+        lastPollAt: row?.last_poll_at ?? null,
+        streak: row?.streak ?? 0,
+      },
+      { afterMs: api.reconcileAfterMs, giveUpAfterMs: api.giveUpAfterMs },
+    );
+  }
+}

@@ -1,0 +1,114 @@
+// GoAPI's task API, as midhook calls it: create a task (POST /api/v1/task) and fetch one
+// (GET /api/v1/task/{id}). Every answer is bounded in size and time and validated before it is
+// read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
+import { z } from "zod";
+import { readLimited } from "../lib/body";
+import { describeFetchError } from "../lib/fetch-errors";
+import { parseJsonBody } from "../lib/json";
+
+/** GoAPI answers a task call within this, or midhook says it timed out. */
+export const UPSTREAM_TIMEOUT_MS = 30_000;
+/** A task object is a few KiB; anything much larger is not an answer to read. */
+const MAX_ANSWER_BYTES = 1024 * 1024;
+
+/** GoAPI's envelope: `{ code: 200, data: <the task object>, message }`. */
+const answerSchema = z.looseObject({
+  code: z.number(),
+  data: z.looseObject({ task_id: z.string().min(1) }).nullish(),
+  message: z.string().nullish(),
+});
+
+export type UpstreamResult =
+  | { ok: true; data: Record<string, unknown> }
+  | {
+      ok: false;
+      /** GoAPI said no (with its message), does not know the task, did not answer in time, or
+       * answered something that is not its API's answer. */
+      kind: "rejected" | "not_found" | "timeout" | "malformed";
+      message: string;
+    };
+
+export interface GoapiApiAccess {
+  base: string;
+  key: string;
+}
+
+/** Creates a task at GoAPI with `body` (a unified create-task body). */
+export function createTask(api: GoapiApiAccess, body: unknown): Promise<UpstreamResult> {
+  return call(api, "POST", "/api/v1/task", body);
+}
+
+/** Fetches task `taskId` from GoAPI. */
+export function fetchTask(api: GoapiApiAccess, taskId: string): Promise<UpstreamResult> {
+  return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined);
+}
+
+async function call(
+  api: GoapiApiAccess,
+  method: "GET" | "POST",
+  path: string,
+  body: unknown,
+): Promise<UpstreamResult> {
+  const host = new URL(api.base).host;
+  const signal = AbortSignal.timeout(UPSTREAM_TIMEOUT_MS);
+  let response: Response;
+  let bytes: Uint8Array | null;
+  try {
+    response = await fetch(`${api.base}${path}`, {
+      method,
+      headers: {
+        "x-api-key": api.key,
+        accept: "application/json",
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      redirect: "manual",
+      signal,
+    });
+    bytes = await readLimited(
+      response.body,
+      MAX_ANSWER_BYTES,
+      response.headers.get("content-length"),
+    );
+  } catch (err) {
+    const timedOut =
+      err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    return {
+      ok: false,
+      kind: timedOut ? "timeout" : "malformed",
+      message: describeFetchError(err, host, UPSTREAM_TIMEOUT_MS),
+    };
+  }
+  const status = response.status;
+  if (status >= 300 && status < 400) {
+    return { ok: false, kind: "malformed", message: `${host} answered a redirect (${status})` };
+  }
+  if (bytes === null) {
+    return { ok: false, kind: "malformed", message: `${host} answered more than 1 MiB` };
+  }
+  const json = parseJsonBody(bytes);
+  const answer = json.ok ? answerSchema.safeParse(json.value) : null;
+  if (answer === null || !answer.success) {
+    if (status === 404) return { ok: false, kind: "not_found", message: `${host} answered 404` };
+    const type = response.headers.get("content-type")?.split(";")[0] ?? "no content-type";
+    return {
+      ok: false,
+      kind: "malformed",
+      message: `${host} answered ${status} with ${type} that is not GoAPI's task answer`,
+    };
+  }
+  const { code, data, message } = answer.data;
+  const said = (message ?? "").slice(0, 300);
+  if (code === 200 && status < 300) {
+    if (data) return { ok: true, data };
+    return { ok: false, kind: "malformed", message: `${host} answered code 200 without a task` };
+  }
+  if (status === 404 || code === 404 || /not\s*found|does not exist/i.test(said)) {
+    return { ok: false, kind: "not_found", message: said || "task not found" };
+  }
+  return {
+    ok: false,
+    kind: "rejected",
+    message: said || `${host} answered ${status} (code ${code})`,
+  };
+}

@@ -1,0 +1,42 @@
+// When a silent task is polled at GoAPI, and when polling stops (pure: no I/O, no clock).
+import { doublingDelayMs } from "../lib/backoff";
+
+/** Polls of a silent task double from RECONCILE_AFTER_SECONDS up to this interval. */
+const LONGEST_INTERVAL_MS = 60 * 60_000;
+
+export interface PollHistory {
+  terminal: boolean;
+  /** The task's first event, and its latest new one (webhook, poll or submission), epoch ms. */
+  firstEventAt: number;
+  lastEventAt: number;
+  /** The latest poll, and how many polls ran since the latest event that was not a poll. */
+  lastPollAt: number | null;
+  streak: number;
+}
+
+export type PollPlan =
+  | { state: "idle" }
+  | { state: "scheduled"; at: number }
+  | { state: "gave_up" };
+
+/**
+ * The next poll of a task that is not terminal: `afterMs` after its last event, then at doubling
+ * intervals (capped at an hour) after each poll, and none once that would fall later than
+ * `giveUpAfterMs` after its first event.
+ */
+export function planPoll(
+  history: PollHistory,
+  settings: { afterMs: number; giveUpAfterMs: number },
+): PollPlan {
+  if (history.terminal) return { state: "idle" };
+  const polled = history.lastPollAt !== null && history.streak > 0;
+  const from = polled ? (history.lastPollAt ?? history.lastEventAt) : history.lastEventAt;
+  const interval = doublingDelayMs(
+    history.streak + 1,
+    settings.afterMs,
+    Math.max(settings.afterMs, LONGEST_INTERVAL_MS),
+  );
+  const at = from + interval;
+  if (at > history.firstEventAt + settings.giveUpAfterMs) return { state: "gave_up" };
+  return { state: "scheduled", at };
+}

@@ -1,0 +1,174 @@
+// Reconciliation: a task that goes silent is polled at GoAPI by its Durable Object, on a doubling
+// schedule, until it is terminal or given up. RECONCILE_AFTER_SECONDS is set to 1 s here.
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { taskObject } from "../src/bindings";
+import { overrideEnv } from "./support/env";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import {
+  deliveries,
+  eventually,
+  goapiAnswer,
+  goapiCreate,
+  goapiRequests,
+  goapiTask,
+  pngBytes,
+  serveImage,
+} from "./support/network";
+import { adminPost, ingest, newTaskId, taskView } from "./support/requests";
+
+const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
+
+function goapiData(taskId: string, status: string, output: Record<string, unknown> = {}) {
+  const body = clone(fixtures.v1Completed);
+  return {
+    ...body.data,
+    task_id: taskId,
+    status,
+    output: {
+      ...body.data.output,
+      image_url: "",
+      temporary_image_urls: [],
+      progress: 0,
+      ...output,
+    },
+  };
+}
+
+const polls = (taskId: string) => goapiRequests(taskId).filter((r) => r.method === "GET");
+
+describe("reconciliation", () => {
+  it("recovers a submitted task whose webhooks never came: images archived, delivered once", async () => {
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiData(taskId, "pending")));
+    expect(
+      (
+        await adminPost("/v1/tasks", {
+          model: "midjourney",
+          task_type: "imagine",
+          input: { prompt: "x" },
+        })
+      ).status,
+    ).toBe(201);
+    const image = serveImage(
+      `/${taskId}/grid.png`,
+      () => new Response(pngBytes(2048), { headers: { "content-type": "image/png" } }),
+    );
+    const done = goapiData(taskId, "completed", { image_url: image, progress: 100 });
+    goapiTask(taskId, () => goapiAnswer(done));
+
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.status === "completed" && v.images[0]?.state === "stored" ? v : undefined;
+    });
+    expect(view.events.map((e) => [e.type, e.source])).toEqual([
+      ["task.created", "submit"],
+      ["task.completed", "poll"],
+    ]);
+    expect(view.reconcile).toMatchObject({ state: "idle", polls: 1, last_error: null });
+    const completed = await eventually(() => {
+      const sent = deliveries(taskId).filter(
+        (d) => d.path === "/all" && d.body.includes("task.completed"),
+      );
+      return sent.length > 0 ? sent : undefined;
+    });
+    expect(JSON.parse(completed[0]?.body ?? "{}").data.images[0].url).toMatch(
+      /^https:\/\/midhook\.test\/images\//,
+    );
+
+    // GoAPI's webhook finally arrives: the same event, nothing forwarded twice.
+    const late = clone(fixtures.v1Completed);
+    late.data = { ...late.data, ...done };
+    expect(await ingest(late)).toMatchObject({ duplicate: true });
+    await sleep(1500);
+    expect(
+      deliveries(taskId).filter((d) => d.path === "/all" && d.body.includes("task.completed")),
+    ).toHaveLength(1);
+    expect(polls(taskId)).toHaveLength(1);
+  });
+
+  it("polls again at doubling intervals while GoAPI fails, then gives up", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", RECONCILE_GIVE_UP_SECONDS: "6" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => new Response("upstream down", { status: 500 }));
+    await ingest(v2Event(taskId, "processing", 10));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.state === "gave_up" ? v : undefined;
+    }, 15_000);
+    expect(view.reconcile).toMatchObject({ polls: 2, next_poll_at: null });
+    expect(view.reconcile.last_error).toMatch(/answered 500/);
+    const [first, second] = polls(taskId);
+    expect(first && second).toBeTruthy();
+    await sleep(1500);
+    expect(polls(taskId)).toHaveLength(2);
+    expect(view.status).toBe("processing");
+  });
+
+  it("schedules the next poll twice as far after each one, and shows when", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "processing", { progress: 10 })));
+    await ingest(v2Event(taskId, "processing", 10));
+    const first = Date.parse((await taskView(taskId)).reconcile.next_poll_at ?? "");
+    const afterOne = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.polls === 1 ? v.reconcile : undefined;
+    });
+    const second = Date.parse(afterOne.next_poll_at ?? "");
+    expect(second - first).toBeGreaterThanOrEqual(1900);
+    expect(afterOne.state).toBe("scheduled");
+  });
+
+  it("polls nothing for a task that finished on time, and leaves no alarm for it", async () => {
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const done = clone(fixtures.v2Failed);
+    done.task_id = taskId;
+    await ingest(done);
+    await sleep(2500);
+    expect(polls(taskId)).toEqual([]);
+    expect((await taskView(taskId)).reconcile).toEqual({
+      state: "idle",
+      next_poll_at: null,
+      polls: 0,
+      last_error: null,
+    });
+    const alarm = await runInDurableObject(taskObject(env, taskId), (_, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarm).toBeNull();
+  });
+
+  it("polls nothing and sets no alarm while GOAPI_API_KEY is unset", async () => {
+    overrideEnv({ GOAPI_API_KEY: "", RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 30));
+    await sleep(2500);
+    expect(polls(taskId)).toEqual([]);
+    expect((await taskView(taskId)).reconcile.state).toBe("idle");
+    const alarm = await runInDurableObject(taskObject(env, taskId), (_, state) =>
+      state.storage.getAlarm(),
+    );
+    expect(alarm).toBeNull();
+  });
+
+  it("records a hostile answer as the poll's error and keeps the task", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer({ ...goapiData(newTaskId(), "completed") }));
+    await ingest(v2Event(taskId, "processing", 10));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.polls >= 1 ? v : undefined;
+    });
+    expect(view.reconcile.last_error).toBe("GoAPI answered about another task");
+    expect(view.status).toBe("processing");
+  });
+});
