@@ -16,9 +16,13 @@
 // Locally one isolate runs the Worker and its objects, so the counters are module variables,
 // read and reset at /__bench/counters (never counted). The bench runs this entry from a copy
 // of wrangler.toml whose `main` points here, so the bindings stay midhook's own.
-import worker, { DeadLetterLog, TaskObject as MidhookTaskObject } from "../src/index";
+import worker, {
+  DeadLetterLog,
+  TaskObject as MidhookTaskObject,
+  SubscriberHealth,
+} from "../src/index";
 
-export { DeadLetterLog };
+export { DeadLetterLog, SubscriberHealth };
 
 const counts: Record<string, number> = {};
 function add(name: string, n = 1): void {

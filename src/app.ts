@@ -6,6 +6,7 @@ import { deadLetters } from "./routes/dead-letters";
 import { images } from "./routes/images";
 import { requireAdmin } from "./routes/require-admin";
 import { submissions } from "./routes/submissions";
+import { subscriptions } from "./routes/subscriptions";
 import { tasks } from "./routes/tasks";
 import { webhooks } from "./routes/webhooks";
 
@@ -18,6 +19,7 @@ app.use("/v1/*", requireAdmin);
 app.route("/v1/tasks", submissions);
 app.route("/v1/tasks", tasks);
 app.route("/v1/dead-letters", deadLetters);
+app.route("/v1/subscriptions", subscriptions);
 
 app.notFound((c) => errorResponse(c, 404, "not_found", "no such route"));
 app.onError(handleError);

@@ -13,3 +13,8 @@ export function taskObject(env: Env, taskId: string) {
 export function deadLetterLog(env: Env) {
   return env.DEAD_LETTER_LOG.getByName("all");
 }
+
+/** The SubscriberHealth of subscription `id` (one per subscription, shared by all tasks). */
+export function subscriberHealth(env: Env, id: string) {
+  return env.SUBSCRIBERS.getByName(id);
+}

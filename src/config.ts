@@ -1,6 +1,6 @@
 // Reading midhook's settings from the Worker environment (README: "Configuration"). Pure: the
 // functions take only the settings they read, so `npm run check-config` runs them in Node.
-import { parseSubscriptions, resolveSecret, subscriptionsOf } from "./delivery/subscriptions";
+import { parseSubscriptions, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
 import { LOOPBACK_HOSTS } from "./lib/net";
 
@@ -59,7 +59,7 @@ function positiveInteger(value: string | undefined): number | null | undefined {
 
 /**
  * Every secret value midhook holds that must never be stored or forwarded: the webhook secrets,
- * the admin token, the GoAPI API key and each subscription's signing key.
+ * the admin token, the GoAPI API key, and each subscription's signing keys and secret headers.
  */
 export function secretsToRemove(env: {
   GOAPI_WEBHOOK_SECRET?: string;
@@ -75,8 +75,7 @@ export function secretsToRemove(env: {
   const subscriptions = subscriptionsOf(env);
   if (subscriptions.ok) {
     for (const subscription of subscriptions.value) {
-      const key = resolveSecret(subscription.secret, env);
-      if (key.ok) secrets.push(key.value);
+      secrets.push(...subscription.keys, ...subscription.secretHeaderValues);
     }
   }
   return secrets;

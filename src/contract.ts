@@ -97,6 +97,8 @@ export interface DeliveryMessage {
   event: string;
   subscription: string;
   series: number;
+  /** Set on the one delivery that probes a paused subscription. */
+  probe?: boolean;
 }
 
 /** Whether a queued delivery should be attempted now. */
@@ -141,6 +143,16 @@ export type DeadLetter = DeadLetterInfo & { id: string };
 export interface DeadLetterPage {
   items: DeadLetter[];
   next_cursor: string | null;
+}
+
+/** Where a subscription stands with its subscriber (`GET /v1/subscriptions`, without config). */
+export interface SubscriptionHealthView {
+  state: "active" | "paused";
+  consecutive_failures: number;
+  paused_at: string | null;
+  next_probe_at: string | null;
+  /** Tasks holding deliveries for it while it is paused. */
+  waiting: number;
 }
 
 /** A delivery that started a new attempt series. */

@@ -3,6 +3,7 @@ import { app } from "./app";
 import { handleQueue } from "./delivery/consumer";
 
 export { DeadLetterLog } from "./dead-letter-log";
+export { SubscriberHealth } from "./subscribers/health-object";
 export { TaskObject } from "./task/object";
 
 export default {

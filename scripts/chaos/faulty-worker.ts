@@ -3,7 +3,11 @@
 // on. The chaos run switches faults with POST /__chaos/faults {"queue": true, "crash": false},
 // and reads how often each bit with GET /__chaos/faults.
 // State is module state: locally, the Worker and its Durable Objects share one isolate.
-import midhook, { DeadLetterLog, TaskObject as MidhookTaskObject } from "../../src/index";
+import midhook, {
+  DeadLetterLog,
+  TaskObject as MidhookTaskObject,
+  SubscriberHealth,
+} from "../../src/index";
 
 const faults = { queue: false, crash: false };
 /** How often each fault bit since this isolate started. */
@@ -54,7 +58,7 @@ export class TaskObject extends MidhookTaskObject {
   }
 }
 
-export { DeadLetterLog };
+export { DeadLetterLog, SubscriberHealth };
 
 export default {
   async fetch(request, env, ctx) {

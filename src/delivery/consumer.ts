@@ -5,8 +5,10 @@ import { z } from "zod";
 import { taskObject } from "../bindings";
 import type { DeliveryMessage, StoredEvent } from "../contract";
 import { errorText } from "../lib/errors";
+import { holdFor, isPaused, reportAttempt, reportProbe } from "../subscribers/health-client";
+import type { AttemptHealth } from "../subscribers/policy";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
-import { unreachableRetrySeconds } from "./policy";
+import { isSuccessStatus, unreachableRetrySeconds } from "./policy";
 import { type PostResult, postSigned } from "./post";
 import { type Subscription, subscriptionsOf } from "./subscriptions";
 
@@ -21,6 +23,7 @@ const deliveryMessageSchema = z.object({
   event: z.string().min(1),
   subscription: z.string().min(1),
   series: z.int().min(1),
+  probe: z.boolean().optional(),
 });
 
 /** The Worker's `queue` handler. */
@@ -80,11 +83,29 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       message.retry({ delaySeconds: start.delaySeconds });
       return;
     }
-    const report = await attempt(subscription, start.stored, env);
+    if (!body.probe && (await isPaused(env, subscription))) {
+      // Paused: the delivery waits in its task, spending no attempt, until the probe says the
+      // subscriber is back.
+      await task.holdForSubscriber(body.event, subscription.id, body.series);
+      await holdFor(env, subscription, body.task_id, body.event);
+      message.ack();
+      return;
+    }
+    const report = await attempt(subscription, start.stored);
+    if (body.probe && !isSuccessStatus(report.status)) {
+      // A failed probe spends no attempt either: the delivery goes back to waiting.
+      await task.holdForSubscriber(body.event, subscription.id, body.series);
+      await holdFor(env, subscription, body.task_id, body.event);
+      await reportProbe(env, subscription, false);
+      message.ack();
+      return;
+    }
     const result = await task.recordAttempt(body.event, subscription.id, body.series, {
       ...report,
       maxAttempts: subscription.max_attempts,
     });
+    if (body.probe) await reportProbe(env, subscription, true);
+    else await reportAttempt(env, subscription, attemptHealth(report.status));
     if (result.outcome === "retry") message.retry({ delaySeconds: result.delaySeconds });
     else message.ack();
   } catch (err) {
@@ -97,20 +118,22 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
   }
 }
 
+/** What an attempt's answer says about the subscriber: a 410 is about one delivery only. */
+function attemptHealth(status: number | null): AttemptHealth {
+  if (isSuccessStatus(status)) return "success";
+  return status === 410 ? "neutral" : "failure";
+}
+
 /**
  * Builds, signs and POSTs the body. postSigned reports every failure of the POST itself, so
  * what throws here failed before it (a body that cannot be built, a key that cannot sign):
  * that counts as the attempt's failure, recorded like any other.
  */
-async function attempt(
-  subscription: Subscription,
-  stored: StoredEvent,
-  env: Env,
-): Promise<PostResult> {
+async function attempt(subscription: Subscription, stored: StoredEvent): Promise<PostResult> {
   try {
     const body =
       subscription.format === "goapi" ? formatGoapiEvent(stored) : formatMidhookEvent(stored);
-    return await postSigned(subscription, stored.id, body, env);
+    return await postSigned(subscription, stored.id, body);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return {

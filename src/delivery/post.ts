@@ -3,7 +3,7 @@ import { version } from "../../package.json";
 import { describeFetchError } from "../lib/fetch-errors";
 import { isSuccessStatus, parseRetryAfter } from "./policy";
 import { signStandardWebhook } from "./sign";
-import { resolveSecret, type Subscription } from "./subscriptions";
+import type { Subscription } from "./subscriptions";
 
 const USER_AGENT = `midhook/${version}`;
 
@@ -20,22 +20,23 @@ export async function postSigned(
   subscription: Subscription,
   eventId: string,
   body: string,
-  env: Env,
 ): Promise<PostResult> {
-  const secret = resolveSecret(subscription.secret, env);
-  if (!secret.ok) {
-    return { status: null, error: secret.error, durationMs: 0, retryAfterSeconds: null };
-  }
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = {
-    ...subscription.headers,
+    ...subscription.resolvedHeaders,
     "content-type": "application/json",
     "user-agent": USER_AGENT,
     "webhook-id": eventId,
     "webhook-timestamp": String(timestamp),
-    "webhook-signature": await signStandardWebhook(secret.value, eventId, timestamp, body),
+    // One signature per key, space-separated, as Standard Webhooks allows: a receiver rotating
+    // its key verifies with either.
+    "webhook-signature": (
+      await Promise.all(
+        subscription.keys.map((key) => signStandardWebhook(key, eventId, timestamp, body)),
+      )
+    ).join(" "),
   };
-  if (subscription.format === "goapi") headers["x-webhook-secret"] = secret.value;
+  if (subscription.format === "goapi") headers["x-webhook-secret"] = subscription.keys[0] ?? "";
 
   const started = Date.now();
   try {

@@ -1,5 +1,6 @@
-// The SUBSCRIPTIONS config: parsing, validation with the subscription and field at fault,
-// secret resolution and event matching. Pure: also used by `npm run check-config` in Node.
+// The SUBSCRIPTIONS config: parsing, validation with the subscription and field at fault, the
+// resolution of `env:NAME` references (signing keys and header values), and event matching.
+// Pure: also used by `npm run check-config` in Node.
 import { z } from "zod";
 import { EVENT_TYPES, type EventType } from "../goapi/events";
 import { decodeBase64 } from "../lib/bytes";
@@ -8,9 +9,17 @@ import { isPrivateAddress, LOOPBACK_HOSTS } from "../lib/net";
 const DEFAULT_EVENTS: EventType[] = ["task.created", "task.completed", "task.failed"];
 /** Cloudflare Queues allows at most 100 retries per message. */
 const MAX_ATTEMPTS_LIMIT = 100;
-/** Headers midhook sets itself; a subscription may not override them. */
+/** Standard Webhooks keys are at least 24 random bytes. */
+const MIN_KEY_BYTES = 24;
+/**
+ * Headers a subscription may not set: midhook's own, and those that would change how the request
+ * itself travels.
+ */
 const RESERVED_HEADERS =
-  /^(content-type|content-length|host|user-agent|webhook-.*|x-webhook-secret)$/i;
+  /^(content-type|content-length|content-encoding|transfer-encoding|connection|host|user-agent|webhook-.*|x-webhook-secret)$/i;
+/** An HTTP token (RFC 9110 §5.6.2), what a header name must be. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const ENV_REFERENCE = /^env:[A-Za-z_][A-Za-z0-9_]*$/;
 
 const subscriptionUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -32,30 +41,47 @@ const subscriptionUrl = z.string().superRefine((value, ctx) => {
   }
 });
 
-const subscriptionSecret = z
-  .string()
-  .refine((s) => /^env:[A-Za-z_][A-Za-z0-9_]*$/.test(s) || s.startsWith("whsec_"), {
-    message: "must be env:NAME or a whsec_ key",
-  });
+const keyReference = z.string().refine((s) => ENV_REFERENCE.test(s) || s.startsWith("whsec_"), {
+  message: "must be env:NAME or a whsec_ key",
+});
+
+const headers = z.record(z.string(), z.string()).superRefine((record, ctx) => {
+  for (const [name, value] of Object.entries(record)) {
+    if (!HTTP_TOKEN.test(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: "is not a valid header name" });
+    } else if (RESERVED_HEADERS.test(name)) {
+      ctx.addIssue({ code: "custom", path: [name], message: "is set by midhook or the runtime" });
+    }
+    if (/[\r\n\0]/.test(value)) {
+      ctx.addIssue({ code: "custom", path: [name], message: "must not contain CR, LF or NUL" });
+    }
+  }
+});
 
 const subscriptionSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ -"),
   url: subscriptionUrl,
-  secret: subscriptionSecret,
+  /** One key, or several to sign every delivery with each (rotation without a gap). */
+  secret: z.union([keyReference, z.array(keyReference).min(1).max(4)]),
   events: z.array(z.enum(EVENT_TYPES)).min(1).default(DEFAULT_EVENTS),
   task_types: z.array(z.string().min(1)).min(1).optional(),
   format: z.enum(["midhook", "goapi"]).default("midhook"),
-  headers: z
-    .record(z.string(), z.string())
-    .refine((h) => !Object.keys(h).some((name) => RESERVED_HEADERS.test(name)), {
-      message: "must not set content-type, user-agent, webhook-* or x-webhook-secret",
-    })
-    .default({}),
+  headers: headers.default({}),
   max_attempts: z.int().min(1).max(MAX_ATTEMPTS_LIMIT).default(10),
   timeout_ms: z.int().min(1000).max(60_000).default(15_000),
+  /** Failed attempts in a row, across all tasks, that pause the subscription; 0 never does. */
+  pause_after_failures: z.int().min(0).max(10_000).default(10),
 });
 
-export type Subscription = z.infer<typeof subscriptionSchema>;
+/** A valid subscription, with its `env:` references resolved. */
+export type Subscription = z.infer<typeof subscriptionSchema> & {
+  /** The whsec_ keys every delivery is signed with, in the configured order. */
+  keys: string[];
+  /** The extra headers, `env:NAME` values replaced by the secret's value. */
+  resolvedHeaders: Record<string, string>;
+  /** Header values that came from secrets (never shown, never stored). */
+  secretHeaderValues: string[];
+};
 
 export type SubscriptionsResult =
   | { ok: true; value: Subscription[] }
@@ -63,7 +89,7 @@ export type SubscriptionsResult =
 
 /**
  * Parses SUBSCRIPTIONS (a JSON string, or the array itself when set as a structured var) and
- * checks that every `env:NAME` secret is set to a whsec_ key in `secrets`. Each error names the
+ * resolves every `env:NAME` (keys and header values) from `secrets`. Each error names the
  * subscription and the field, e.g. `subscriptions[0] (gallery).url: must be https`.
  */
 export function parseSubscriptions(raw: unknown, secrets: object): SubscriptionsResult {
@@ -90,12 +116,37 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
       }
       return;
     }
-    const secret = resolveSecret(parsed.data.secret, secrets);
-    if (!secret.ok) errors.push(`${label}.secret: ${secret.error}`);
-    if (subscriptions.some((s) => s.id === parsed.data.id)) {
+    const subscription = parsed.data;
+    const references = Array.isArray(subscription.secret)
+      ? subscription.secret
+      : [subscription.secret];
+    const keys: string[] = [];
+    references.forEach((reference, i) => {
+      const key = resolveKey(reference, secrets);
+      const field = Array.isArray(subscription.secret) ? `.secret.${i}` : ".secret";
+      if (key.ok) keys.push(key.value);
+      else errors.push(`${label}${field}: ${key.error}`);
+    });
+    const resolvedHeaders: Record<string, string> = {};
+    const secretHeaderValues: string[] = [];
+    for (const [name, raw] of Object.entries(subscription.headers)) {
+      if (!ENV_REFERENCE.test(raw)) {
+        resolvedHeaders[name] = raw;
+        continue;
+      }
+      const secret = readSecret(raw.slice("env:".length), secrets);
+      if (!secret.ok) errors.push(`${label}.headers.${name}: ${secret.error}`);
+      else if (/[\r\n\0]/.test(secret.value)) {
+        errors.push(`${label}.headers.${name}: ${raw.slice(4)} must not contain CR, LF or NUL`);
+      } else {
+        resolvedHeaders[name] = secret.value;
+        secretHeaderValues.push(secret.value);
+      }
+    }
+    if (subscriptions.some((s) => s.id === subscription.id)) {
       errors.push(`${label}.id: duplicate id`);
     }
-    subscriptions.push(parsed.data);
+    subscriptions.push({ ...subscription, keys, resolvedHeaders, secretHeaderValues });
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: subscriptions };
 }
@@ -107,28 +158,27 @@ function labelOf(item: unknown): string {
   return "";
 }
 
-/** The whsec_ key a subscription signs with, resolved from `env:NAME` when needed. */
-export function resolveSecret(
-  reference: string,
-  secrets: object,
-): { ok: true; value: string } | { ok: false; error: string } {
-  if (!reference.startsWith("env:")) return checkKey(reference, "the key");
-  const name = reference.slice("env:".length);
+type Resolved = { ok: true; value: string } | { ok: false; error: string };
+
+/** The value of secret `name`, or why there is none. */
+function readSecret(name: string, secrets: object): Resolved {
   const value: unknown = Reflect.get(secrets, name);
   if (typeof value !== "string" || value === "") {
     return { ok: false, error: `${name} is not set (wrangler secret put ${name})` };
   }
-  return checkKey(value, name);
+  return { ok: true, value };
 }
 
-/** Standard Webhooks keys are at least 24 random bytes. */
-const MIN_KEY_BYTES = 24;
+/** The whsec_ key `reference` names (itself, or the secret of `env:NAME`), checked by decoding. */
+function resolveKey(reference: string, secrets: object): Resolved {
+  if (!reference.startsWith("env:")) return checkKey(reference, "the key");
+  const name = reference.slice("env:".length);
+  const secret = readSecret(name, secrets);
+  return secret.ok ? checkKey(secret.value, name) : secret;
+}
 
 /** A whsec_ key is valid when what follows the prefix decodes as standard base64 to 24+ bytes. */
-function checkKey(
-  value: string,
-  what: string,
-): { ok: true; value: string } | { ok: false; error: string } {
+function checkKey(value: string, what: string): Resolved {
   const bytes = value.startsWith("whsec_") ? decodeBase64(value.slice("whsec_".length)) : null;
   if (bytes === null || bytes.length < MIN_KEY_BYTES) {
     return {
@@ -151,15 +201,20 @@ export function matchingSubscriptions(
   );
 }
 
-let memo: { raw: unknown; result: SubscriptionsResult } | null = null;
+let memo: { raw: unknown; secrets: string; result: SubscriptionsResult } | null = null;
 
 /**
  * The Worker's subscriptions, parsed once per isolate (SUBSCRIPTIONS and the secrets only change
- * with a deploy, which starts new isolates) and again whenever the raw value differs.
+ * with a deploy, which starts new isolates) and again whenever the raw value, or a secret it
+ * names, differs.
  */
 export function subscriptionsOf(env: { SUBSCRIPTIONS?: unknown }): SubscriptionsResult {
-  if (memo === null || memo.raw !== env.SUBSCRIPTIONS) {
-    memo = { raw: env.SUBSCRIPTIONS, result: parseSubscriptions(env.SUBSCRIPTIONS, env) };
+  const raw = env.SUBSCRIPTIONS;
+  const text = typeof raw === "string" ? raw : JSON.stringify(raw ?? []);
+  const names = text.match(/env:[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
+  const secrets = names.map((n) => String(Reflect.get(env, n.slice(4)) ?? "")).join("\u0000");
+  if (memo === null || memo.raw !== raw || memo.secrets !== secrets) {
+    memo = { raw, secrets, result: parseSubscriptions(raw, env) };
   }
   return memo.result;
 }

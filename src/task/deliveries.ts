@@ -72,7 +72,7 @@ export class TaskDeliveries {
   }
 
   /** The delivery if it is pending in attempt series `series`; null if it moved on. */
-  #pending(eventId: string, subscription: string, series: number): DeliveryRow | null {
+  pending(eventId: string, subscription: string, series: number): DeliveryRow | null {
     const delivery = this.#sql
       .exec<DeliveryRow>(
         "SELECT * FROM deliveries WHERE event_id = ? AND subscription = ?",
@@ -89,7 +89,7 @@ export class TaskDeliveries {
    * message that arrives before the attempt is due is offered again when it is.
    */
   lease(eventId: string, subscription: string, series: number, leaseMs: number): Lease {
-    const delivery = this.#pending(eventId, subscription, series);
+    const delivery = this.pending(eventId, subscription, series);
     const now = Date.now();
     if (delivery === null || delivery.lease_until > now) return { kind: "skip" };
     if (delivery.next_attempt_at > now + EARLY_TOLERANCE_MS) {
@@ -111,7 +111,7 @@ export class TaskDeliveries {
     series: number,
     report: AttemptReport,
   ): AttemptOutcome {
-    const delivery = this.#pending(eventId, subscription, series);
+    const delivery = this.pending(eventId, subscription, series);
     if (delivery === null) return { outcome: "superseded" };
     const now = Date.now();
     const attempt = delivery.attempts + 1;
@@ -137,7 +137,7 @@ export class TaskDeliveries {
     if (verdict.kind === "delivered") {
       this.#sql.exec(
         `UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
-           lease_until = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
+           lease_until = 0, probe = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
         new Date(now).toISOString(),
@@ -156,7 +156,7 @@ export class TaskDeliveries {
    * that was replayed since, changes nothing.
    */
   giveUp(eventId: string, subscription: string, series: number, reason: string): void {
-    const delivery = this.#pending(eventId, subscription, series);
+    const delivery = this.pending(eventId, subscription, series);
     if (delivery === null) return;
     this.#fail(
       eventId,
@@ -165,22 +165,6 @@ export class TaskDeliveries {
       delivery.last_status,
       delivery.last_error ?? reason,
     );
-  }
-
-  /**
-   * A queue message came back unattempted because SUBSCRIPTIONS is invalid: the delivery waits
-   * here, unqueued, and the alarm queues it again once it reads the config well.
-   */
-  holdForConfig(eventId: string, subscription: string, series: number, reason: string): boolean {
-    if (this.#pending(eventId, subscription, series) === null) return false;
-    this.#sql.exec(
-      `UPDATE deliveries SET enqueued = 0, lease_until = 0, last_error = ?
-         WHERE event_id = ? AND subscription = ?`,
-      reason,
-      eventId,
-      subscription,
-    );
-    return true;
   }
 
   #fail(
@@ -213,7 +197,8 @@ export class TaskDeliveries {
     );
     const due = this.#sql
       .exec<DeliveryRow>(
-        "SELECT * FROM deliveries WHERE state = 'pending' AND enqueued = 0 AND next_attempt_at <= ?",
+        `SELECT * FROM deliveries WHERE state = 'pending' AND enqueued = 0 AND held IS NULL
+           AND next_attempt_at <= ?`,
         now,
       )
       .toArray();
@@ -226,6 +211,7 @@ export class TaskDeliveries {
             event: row.event_id,
             subscription: row.subscription,
             series: row.series,
+            ...(row.probe === 1 ? { probe: true } : {}),
           } satisfies DeliveryMessage,
         })),
       );
@@ -250,7 +236,7 @@ export class TaskDeliveries {
         `SELECT MIN(t) AS t FROM (
            SELECT CASE WHEN enqueued = 0 THEN next_attempt_at
                        ELSE MAX(next_attempt_at, lease_until) + ? END AS t
-             FROM deliveries WHERE state = 'pending'
+             FROM deliveries WHERE state = 'pending' AND held IS NULL
            UNION ALL
            SELECT 0 FROM deliveries WHERE listing IN ('add', 'remove'))`,
         LOST_MESSAGE_GRACE_MS,

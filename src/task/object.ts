@@ -21,6 +21,7 @@ import { errorText } from "../lib/errors";
 import { syncDeadLetters } from "./dead-letters";
 import { TaskDeliveries } from "./deliveries";
 import { TaskEvents } from "./events";
+import { TaskHolds } from "./holds";
 import { TaskImages } from "./images";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
@@ -40,6 +41,7 @@ export class TaskObject extends DurableObject<Env> {
   readonly #events: TaskEvents;
   readonly #images: TaskImages;
   readonly #deliveries: TaskDeliveries;
+  readonly #holds: TaskHolds;
   readonly #outbox: TaskOutbox;
   readonly #reconcile: TaskReconcile;
   /** Alarm runs in a row in which a step failed (in memory: a restart starts again at 1). */
@@ -51,6 +53,7 @@ export class TaskObject extends DurableObject<Env> {
     this.#events = new TaskEvents(ctx.storage.sql);
     this.#images = new TaskImages(ctx.storage.sql, env);
     this.#deliveries = new TaskDeliveries(ctx.storage.sql);
+    this.#holds = new TaskHolds(ctx.storage.sql, this.#deliveries);
     this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
     this.#reconcile = new TaskReconcile(ctx.storage.sql, env);
   }
@@ -183,9 +186,27 @@ export class TaskObject extends DurableObject<Env> {
    * here with `reason`, and the alarm queues it again once the config reads well.
    */
   holdForConfig(eventId: string, subscription: string, series: number, reason: string): void {
-    if (this.#deliveries.holdForConfig(eventId, subscription, series, reason)) {
-      this.#scheduleAlarm();
-    }
+    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#scheduleAlarm();
+  }
+
+  /**
+   * The subscription is paused: the delivery waits here without spending an attempt until the
+   * subscription's health object releases it or sends it as its probe.
+   */
+  holdForSubscriber(eventId: string, subscription: string, series: number): void {
+    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#scheduleAlarm();
+  }
+
+  /** The subscription is back: the deliveries held for it go out. */
+  releaseHeld(subscription: string): void {
+    if (this.#holds.release(subscription)) this.#scheduleAlarm();
+  }
+
+  /** Sends the held delivery of `eventId` as the paused subscription's probe; false if none. */
+  sendProbe(subscription: string, eventId: string): boolean {
+    const sent = this.#holds.probe(subscription, eventId);
+    if (sent) this.#scheduleAlarm();
+    return sent;
   }
 
   /** Starts a new attempt series of the task's deliveries (see TaskOutbox.redeliver). */

@@ -89,6 +89,8 @@ CREATE TABLE deliveries (
   last_error      TEXT,
   finished_at     TEXT,                 -- delivered or failed
   listing         TEXT NOT NULL DEFAULT 'none',  -- none | add | listed | remove
+  held            TEXT,                 -- 'paused': waits for its subscription to be back
+  probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   PRIMARY KEY (event_id, subscription)
 );
 `;
@@ -109,6 +111,8 @@ const UPGRADES: ReadonlyMap<number, string> = new Map([
      ALTER TABLE events DROP COLUMN event;
      ALTER TABLE deliveries ADD COLUMN listing TEXT NOT NULL DEFAULT 'none';
      UPDATE deliveries SET listing = 'listed' WHERE state = 'failed';
+     ALTER TABLE deliveries ADD COLUMN held TEXT;
+     ALTER TABLE deliveries ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook';
      CREATE TABLE reconcile (id INTEGER PRIMARY KEY CHECK (id = 1), polls INTEGER NOT NULL,
        streak INTEGER NOT NULL, last_poll_at INTEGER NOT NULL, last_error TEXT);`,
@@ -205,4 +209,6 @@ export type DeliveryRow = {
   last_error: string | null;
   finished_at: string | null;
   listing: "none" | "add" | "listed" | "remove";
+  held: "paused" | null;
+  probe: number;
 };

@@ -39,16 +39,23 @@ function eventView(row: EventSummary): EventView {
 }
 
 function deliveryView(row: DeliveryRow, configError: string | null): DeliveryView {
-  const held = row.state === "pending" && row.enqueued === 0 && configError !== null;
+  const pending = row.state === "pending";
+  const waitingFor =
+    pending && row.held === "paused"
+      ? "subscriber paused"
+      : pending && row.enqueued === 0 && configError !== null
+        ? `config: ${configError}`
+        : null;
   return {
     subscription: row.subscription,
     event: row.event_id,
     state: row.state,
-    waiting_for: held ? `config: ${configError}` : null,
+    waiting_for: waitingFor,
     attempts: row.attempts,
     last_status: row.last_status,
     last_error: row.last_error,
-    next_attempt_at: row.state === "pending" ? new Date(row.next_attempt_at).toISOString() : null,
+    next_attempt_at:
+      pending && row.held === null ? new Date(row.next_attempt_at).toISOString() : null,
   };
 }
 

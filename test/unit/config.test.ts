@@ -30,6 +30,10 @@ describe("SUBSCRIPTIONS", () => {
           headers: {},
           max_attempts: 10,
           timeout_ms: 15000,
+          pause_after_failures: 10,
+          keys: [KEY],
+          resolvedHeaders: {},
+          secretHeaderValues: [],
         },
       ],
     });
@@ -57,7 +61,9 @@ describe("SUBSCRIPTIONS", () => {
       /^subscriptions\[0\] \(gallery\)\.max_attempts: /,
     );
     expect(errorsOf([{ ...base, colour: "red" }])[0]).toMatch(/colour/);
-    expect(errorsOf([{ ...base, headers: { "webhook-id": "x" } }])[0]).toMatch(/\.headers: /);
+    expect(errorsOf([{ ...base, headers: { "webhook-id": "x" } }])).toEqual([
+      "subscriptions[0] (gallery).headers.webhook-id: is set by midhook or the runtime",
+    ]);
     expect(errorsOf([base, base])).toEqual(["subscriptions[1] (gallery).id: duplicate id"]);
   });
 
@@ -92,6 +98,73 @@ describe("SUBSCRIPTIONS", () => {
     expect(errorsOf([{ ...base, secret: `whsec_${"A".repeat(17)}` }])).toEqual([
       "subscriptions[0] (gallery).secret: the key must be whsec_ followed by the base64 of at least 24 bytes",
     ]);
+  });
+
+  it("checks every header: a token for a name, no CR or LF in a value, nothing reserved", () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ "x team": "art" }, ".headers.x team: is not a valid header name"],
+      [{ "x-team:": "art" }, ".headers.x-team:: is not a valid header name"],
+      [{ "x-team": "art\r\nx-evil: 1" }, ".headers.x-team: must not contain CR, LF or NUL"],
+      [{ Host: "elsewhere.example" }, ".headers.Host: is set by midhook or the runtime"],
+      [{ "Content-Length": "1" }, ".headers.Content-Length: is set by midhook or the runtime"],
+      [{ connection: "close" }, ".headers.connection: is set by midhook or the runtime"],
+      [
+        { "Transfer-Encoding": "chunked" },
+        ".headers.Transfer-Encoding: is set by midhook or the runtime",
+      ],
+      [
+        { "content-encoding": "gzip" },
+        ".headers.content-encoding: is set by midhook or the runtime",
+      ],
+      [
+        { "x-token": "env:TEAM_TOKEN" },
+        ".headers.x-token: TEAM_TOKEN is not set (wrangler secret put TEAM_TOKEN)",
+      ],
+    ];
+    for (const [headers, error] of cases) {
+      expect(errorsOf([{ ...base, headers }])).toEqual([`subscriptions[0] (gallery)${error}`]);
+    }
+    const ok = parseSubscriptions(
+      [{ ...base, headers: { "x-team": "art", "x-token": "env:TEAM_TOKEN" } }],
+      {
+        GALLERY_SECRET: KEY,
+        TEAM_TOKEN: "t0ken",
+      },
+    );
+    expect(ok.ok && ok.value[0]).toMatchObject({
+      headers: { "x-team": "art", "x-token": "env:TEAM_TOKEN" },
+      resolvedHeaders: { "x-team": "art", "x-token": "t0ken" },
+      secretHeaderValues: ["t0ken"],
+    });
+  });
+
+  it("takes a list of keys, each checked on its own, to sign with all of them", () => {
+    const second = `whsec_${btoa("y".repeat(32))}`;
+    const both = parseSubscriptions([{ ...base, secret: ["env:GALLERY_SECRET", second] }], {
+      GALLERY_SECRET: KEY,
+    });
+    expect(both.ok && both.value[0]?.keys).toEqual([KEY, second]);
+    expect(errorsOf([{ ...base, secret: ["env:GALLERY_SECRET", "whsec_short"] }])).toEqual([
+      "subscriptions[0] (gallery).secret.1: the key must be whsec_ followed by the base64 of at least 24 bytes",
+    ]);
+    expect(errorsOf([{ ...base, secret: [] }])[0]).toMatch(
+      /^subscriptions\[0\] \(gallery\)\.secret: /,
+    );
+  });
+
+  it("pauses after 10 failures unless told otherwise, and never with 0", () => {
+    const parsed = (extra: object) =>
+      parseSubscriptions([{ ...base, ...extra }], { GALLERY_SECRET: KEY });
+    const pauseOf = (extra: object) => {
+      const result = parsed(extra);
+      return result.ok ? result.value[0]?.pause_after_failures : undefined;
+    };
+    expect([
+      pauseOf({}),
+      pauseOf({ pause_after_failures: 0 }),
+      pauseOf({ pause_after_failures: 3 }),
+    ]).toEqual([10, 0, 3]);
+    expect(errorsOf([{ ...base, pause_after_failures: -1 }])[0]).toMatch(/pause_after_failures/);
   });
 
   it("allows http only to loopback receivers", () => {

@@ -8,6 +8,7 @@ import {
 import { isStale } from "../../src/goapi/events";
 import { imageRetry } from "../../src/images/policy";
 import { doublingDelayMs } from "../../src/lib/backoff";
+import { afterAttempt, afterProbe, HEALTHY } from "../../src/subscribers/policy";
 import { planPoll } from "../../src/upstream/poll-policy";
 
 describe("retry schedule", () => {
@@ -156,5 +157,46 @@ describe("planPoll", () => {
 
   it("never polls a terminal task", () => {
     expect(planPoll({ ...quiet, terminal: true }, settings)).toEqual({ state: "idle" });
+  });
+});
+
+describe("subscriber health", () => {
+  const now = 5_000_000;
+  const failing = (times: number, pauseAfter: number) => {
+    let health = HEALTHY;
+    for (let i = 0; i < times; i++) health = afterAttempt(health, "failure", pauseAfter, now);
+    return health;
+  };
+
+  it("pauses after pause_after_failures failures in a row, and probes a minute later", () => {
+    expect(failing(9, 10)).toMatchObject({ state: "active", consecutive_failures: 9 });
+    expect(failing(10, 10)).toEqual({
+      state: "paused",
+      consecutive_failures: 10,
+      paused_at: now,
+      next_probe_at: now + 60_000,
+      failed_probes: 0,
+    });
+    expect(failing(500, 0)).toMatchObject({ state: "active", consecutive_failures: 500 });
+  });
+
+  it("starts counting again after a success, and ignores a 410", () => {
+    const healed = afterAttempt(failing(9, 10), "success", 10, now);
+    expect(healed.consecutive_failures).toBe(0);
+    expect(afterAttempt(failing(9, 10), "neutral", 10, now)).toEqual(failing(9, 10));
+  });
+
+  it("doubles the wait after each failed probe up to an hour, and resumes on a good one", () => {
+    let health = failing(3, 3);
+    const waits: number[] = [];
+    for (let probe = 0; probe < 8; probe++) {
+      health = afterProbe(health, false, now);
+      waits.push((health.next_probe_at ?? 0) - now);
+    }
+    expect(waits).toEqual([
+      120_000, 240_000, 480_000, 960_000, 1_920_000, 3_600_000, 3_600_000, 3_600_000,
+    ]);
+    expect(health.state).toBe("paused");
+    expect(afterProbe(health, true, now)).toEqual(HEALTHY);
   });
 });
