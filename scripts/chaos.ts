@@ -33,6 +33,8 @@ const QUEUE_OUTAGE_SECONDS = Number(process.env.CHAOS_QUEUE_OUTAGE ?? 60);
 const CRASH_SECONDS = Number(process.env.CHAOS_CRASH ?? 20);
 const CONFIG_OUTAGE_SECONDS = Number(process.env.CHAOS_CONFIG_OUTAGE ?? 150);
 const SETTLE_SECONDS = 360;
+/** The second subscriber answers 503 from the start until then. */
+const ABSENT_SECONDS = Number(process.env.CHAOS_ABSENT ?? 180);
 
 /** wrangler.toml, with the Worker that can switch faults on (scripts/chaos/faulty-worker.ts). */
 function faultyConfig(dir: string): string {
@@ -57,6 +59,10 @@ async function main() {
   const started = performance.now();
   const images = await startImageHost();
   const receiver = await startReceiver(KEY);
+  // A second subscriber, down from the start until after the load: its subscription pauses,
+  // its deliveries wait, and the probe that finds it back releases them.
+  const absent = await startReceiver(KEY);
+  absent.setDown(true);
   const port = await freePort();
   const vars = {
     GOAPI_WEBHOOK_SECRET: SECRET,
@@ -67,6 +73,12 @@ async function main() {
       {
         id: "chaos",
         url: receiver.url,
+        secret: "env:CHAOS_RECEIVER_SECRET",
+        events: ["task.created", "task.progress", "task.completed", "task.failed"],
+      },
+      {
+        id: "absent",
+        url: absent.url,
         secret: "env:CHAOS_RECEIVER_SECRET",
         events: ["task.created", "task.progress", "task.completed", "task.failed"],
       },
@@ -184,6 +196,11 @@ async function main() {
     receiver.setDown(false);
     console.log("  receiver back");
   })();
+  const absence = (async () => {
+    await sleep(ABSENT_SECONDS * 1000);
+    absent.setDown(false);
+    console.log(`  the absent subscriber is back at ${at()}`);
+  })();
   await Promise.all([load, faults, outage, queueOutage, crashes]);
   if (restarting) await sleep(1000);
   // A bad deploy: SUBSCRIPTIONS broken for a while, then fixed. Events keep being recorded.
@@ -209,13 +226,23 @@ async function main() {
   const acknowledged = new Map<string, Sent>();
   for (const s of sent) acknowledged.set(`${s.taskId}/${s.identity}`, s);
   const eventIds = new Set([...acknowledged.values()].map((s) => s.event));
+  await absence;
   const deadline = performance.now() + SETTLE_SECONDS * 1000;
   let delivered = new Set<string>();
+  let deliveredToAbsent = new Set<string>();
   while (performance.now() < deadline) {
     delivered = new Set(receiver.events.filter((e) => e.verified).map((e) => e.webhookId));
-    if ([...eventIds].every((id) => delivered.has(String(id)))) break;
+    deliveredToAbsent = new Set(absent.events.filter((e) => e.verified).map((e) => e.webhookId));
+    const all = [...eventIds].map(String);
+    if (all.every((id) => delivered.has(id) && deliveredToAbsent.has(id))) break;
     await sleep(1000);
   }
+  // The absent subscriber: every event exactly once, none of it dead-lettered.
+  const absentCounts = new Map<string, number>();
+  for (const e of absent.events)
+    absentCounts.set(e.webhookId, (absentCounts.get(e.webhookId) ?? 0) + 1);
+  const absentMissing = [...eventIds].filter((id) => !absentCounts.has(String(id))).length;
+  const absentTwice = [...absentCounts.values()].filter((n) => n > 1).length;
 
   const problems: string[] = [];
   let duplicatesRecorded = 0;
@@ -252,8 +279,17 @@ async function main() {
   const listResponse = await fetch(`${worker.url}/v1/dead-letters?limit=500`, {
     headers: { authorization: `Bearer ${ADMIN}` },
   });
-  const deadLetters = ((await listResponse.json()) as { items: Array<{ event: string }> }).items;
+  const deadLetters = (
+    (await listResponse.json()) as { items: Array<{ event: string; subscription: string }> }
+  ).items;
   const listed = new Set(deadLetters.map((d) => d.event));
+  const absentDeadLetters = deadLetters.filter((d) => d.subscription === "absent").length;
+  if (absentMissing > 0)
+    problems.push(`${absentMissing} events never reached the absent subscriber`);
+  if (absentTwice > 0) problems.push(`${absentTwice} events reached the absent subscriber twice`);
+  if (absentDeadLetters > 0) {
+    problems.push(`${absentDeadLetters} deliveries to the absent subscriber were dead-lettered`);
+  }
   const missing = [...eventIds].filter(
     (id) => !delivered.has(String(id)) && !listed.has(String(id)),
   );
@@ -281,6 +317,9 @@ async function main() {
     `  delivered (verified signature)      ${[...eventIds].filter((id) => delivered.has(String(id))).length}`,
   );
   console.log(`  listed as dead letters              ${listed.size}`);
+  console.log(
+    `  absent subscriber (down ${ABSENT_SECONDS}s)     ${deliveredToAbsent.size} delivered once, ${absentTwice} twice, ${absentMissing} missing, ${absentDeadLetters} dead letters`,
+  );
   console.log(`  lost (neither)                      ${missing.length}`);
   console.log(`  extra deliveries (at-least-once)    ${redundant}`);
   console.log(
@@ -294,6 +333,7 @@ async function main() {
   await worker.stop();
   removeState(stateDir);
   await receiver.stop();
+  await absent.stop();
   await images.stop();
   if (problems.length > 0) {
     console.error(

@@ -304,6 +304,7 @@ describe("a task's tables", () => {
       sql.exec("ALTER TABLE events ADD COLUMN event TEXT NOT NULL DEFAULT '{}'");
       sql.exec("ALTER TABLE deliveries DROP COLUMN listing");
       sql.exec("ALTER TABLE deliveries DROP COLUMN held");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN held_at");
       sql.exec("ALTER TABLE deliveries DROP COLUMN probe");
       sql.exec("ALTER TABLE events DROP COLUMN source");
       sql.exec("DROP TABLE reconcile");

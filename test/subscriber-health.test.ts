@@ -169,6 +169,66 @@ describe("a subscriber that goes down", () => {
     expect((await adminPost("/v1/subscriptions/nope/resume")).status).toBe(404);
   });
 
+  it("releases a held delivery its subscription's health never heard of, once it asks again", async () => {
+    const id = flaky();
+    const taskId = newTaskId();
+    let up = false;
+    const delivered = subscriber([taskId], () => (up ? 200 : 503));
+    await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () => ((await deliveryOf(taskId)).attempts === 1 ? true : undefined));
+    // The delivery was held, but the word to the health object was lost (a crash between the
+    // two), and the subscription has since resumed without knowing of it.
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET enqueued = 0, held = 'paused', held_at = ?",
+        Date.now() - 3_600_000,
+      );
+    });
+    expect((await deliveryOf(taskId)).waiting_for).toBe("subscriber paused");
+    up = true;
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+    await runDurableObjectAlarm(stub);
+    await eventually(async () =>
+      (await deliveryOf(taskId)).state === "delivered" ? true : undefined,
+    );
+    expect(delivered).toEqual([taskId]);
+    expect(await health(id)).toMatchObject({ state: "active" });
+  });
+
+  it("keeps a task on the waiting list while its probe is still on its way", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const id = flaky({ pause_after_failures: 1 });
+    const taskId = newTaskId();
+    let up = false;
+    subscriber([taskId], () => (up ? 200 : 503));
+    await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () => ((await health(id)).state === "paused" ? true : undefined));
+    await ingest(v2Event(taskId, "processing", 50));
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => {
+      // Both held; the first picked as a probe that has not gone out yet (say, SUBSCRIPTIONS was
+      // broken meanwhile).
+      state.storage.sql.exec(
+        "UPDATE deliveries SET held = 'paused', held_at = ?, enqueued = 0",
+        Date.now(),
+      );
+      state.storage.sql.exec(
+        "UPDATE deliveries SET held = NULL, probe = 1, next_attempt_at = ? WHERE rowid = (SELECT MIN(rowid) FROM deliveries)",
+        Date.now() + 3_600_000,
+      );
+    });
+    await subscriberHealth(env, id).hold(id, taskId, "evt_first");
+    await runHealthAlarm(id);
+    expect((await health(id)).waiting).toBe(1);
+    up = true;
+    await subscriberHealth(env, id).resume(id);
+    await eventually(async () => {
+      const view = await taskView(taskId);
+      return view.deliveries.some((d) => d.state === "delivered") ? true : undefined;
+    });
+  });
+
   it("stops one delivery at 410 without counting it toward a pause", async () => {
     const id = flaky({ pause_after_failures: 2 });
     const tasks = [newTaskId(), newTaskId(), newTaskId()];

@@ -85,17 +85,18 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
     }
     if (!body.probe && (await isPaused(env, subscription))) {
       // Paused: the delivery waits in its task, spending no attempt, until the probe says the
-      // subscriber is back.
-      await task.holdForSubscriber(body.event, subscription.id, body.series);
+      // subscriber is back. The health object hears of it first: a task it lists that holds
+      // nothing costs nothing, a held delivery it never heard of would wait for the backstop.
       await holdFor(env, subscription, body.task_id, body.event);
+      await task.holdForSubscriber(body.event, subscription.id, body.series);
       message.ack();
       return;
     }
     const report = await attempt(subscription, start.stored);
     if (body.probe && !isSuccessStatus(report.status)) {
       // A failed probe spends no attempt either: the delivery goes back to waiting.
-      await task.holdForSubscriber(body.event, subscription.id, body.series);
       await holdFor(env, subscription, body.task_id, body.event);
+      await task.holdForSubscriber(body.event, subscription.id, body.series);
       await reportProbe(env, subscription, false);
       message.ack();
       return;

@@ -24,11 +24,13 @@ CREATE TABLE IF NOT EXISTS health (
   next_probe_at        INTEGER,
   failed_probes        INTEGER NOT NULL
 );
--- Tasks holding deliveries for this subscription while it was paused: the oldest event of each.
+-- Tasks holding deliveries for this subscription while it was paused: the first event each held,
+-- since when, and when it last said so (a hold that arrives while it is being released).
 CREATE TABLE IF NOT EXISTS waiting (
   task_id TEXT PRIMARY KEY,
   event   TEXT NOT NULL,
-  since   INTEGER NOT NULL
+  since   INTEGER NOT NULL,
+  touched INTEGER NOT NULL
 );
 `;
 
@@ -73,9 +75,11 @@ export class SubscriberHealth extends DurableObject<Env> {
   hold(subscription: string, taskId: string, event: string): void {
     this.#health(subscription);
     this.#sql.exec(
-      "INSERT OR IGNORE INTO waiting (task_id, event, since) VALUES (?, ?, ?)",
+      `INSERT INTO waiting (task_id, event, since, touched) VALUES (?, ?, ?, ?)
+       ON CONFLICT (task_id) DO UPDATE SET touched = excluded.touched`,
       taskId,
       event,
+      Date.now(),
       Date.now(),
     );
     // A consumer that saw the subscription paused a moment too late: release it at once.
@@ -126,7 +130,7 @@ export class SubscriberHealth extends DurableObject<Env> {
         row.subscription,
         oldest.event,
       );
-      // A task that no longer holds it (delivered, replayed, erased) leaves the list.
+      // A task that holds nothing for it any more (delivered, replayed, erased) leaves the list.
       if (!sent) this.#sql.exec("DELETE FROM waiting WHERE task_id = ?", oldest.task_id);
     }
     // The next probe, should this one's answer never come; its answer reschedules it.
@@ -145,8 +149,10 @@ export class SubscriberHealth extends DurableObject<Env> {
       )
       .toArray();
     for (const { task_id } of batch) {
+      const asked = Date.now();
       await taskObject(this.env, task_id).releaseHeld(subscription);
-      this.#sql.exec("DELETE FROM waiting WHERE task_id = ?", task_id);
+      // Off the list once told, unless a hold arrived meanwhile: then it is released again.
+      this.#sql.exec("DELETE FROM waiting WHERE task_id = ? AND touched <= ?", task_id, asked);
     }
   }
 

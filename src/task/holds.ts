@@ -3,6 +3,13 @@
 // health object releases them, or picks one as its probe). A held delivery spends no attempt.
 import type { TaskDeliveries } from "./deliveries";
 
+/**
+ * How often a task asks again about a subscription it holds deliveries for. The subscription's
+ * health object releases them when it resumes; this is the backstop should that word be lost
+ * (a crash between holding a delivery and telling the health object, say).
+ */
+const CHECK_MS = 15 * 60_000;
+
 export class TaskHolds {
   readonly #sql: SqlStorage;
   readonly #deliveries: TaskDeliveries;
@@ -35,8 +42,9 @@ export class TaskHolds {
   forPausedSubscriber(eventId: string, subscription: string, series: number): boolean {
     if (this.#deliveries.pending(eventId, subscription, series) === null) return false;
     this.#sql.exec(
-      `UPDATE deliveries SET enqueued = 0, lease_until = 0, held = 'paused', probe = 0
+      `UPDATE deliveries SET enqueued = 0, lease_until = 0, held = 'paused', held_at = ?, probe = 0
          WHERE event_id = ? AND subscription = ?`,
+      Date.now(),
       eventId,
       subscription,
     );
@@ -54,16 +62,60 @@ export class TaskHolds {
     return released.toArray().length > 0;
   }
 
-  /** Sends the held delivery of `eventId` as the subscription's probe; false if none is held. */
+  /**
+   * Picks this task's probe of the paused subscription: the held delivery of `eventId`, else its
+   * oldest held one. True while the task is still concerned: a probe picked, or one already on
+   * its way; false only when it holds nothing for the subscription.
+   */
   probe(subscription: string, eventId: string): boolean {
+    const inFlight = this.#sql
+      .exec(
+        "SELECT 1 FROM deliveries WHERE subscription = ? AND probe = 1 AND state = 'pending'",
+        subscription,
+      )
+      .toArray();
+    if (inFlight.length > 0) return true;
     const picked = this.#sql.exec(
       `UPDATE deliveries SET held = NULL, probe = 1, enqueued = 0, next_attempt_at = ?
-         WHERE event_id = ? AND subscription = ? AND held = 'paused' AND state = 'pending'
+         WHERE rowid = (
+           SELECT rowid FROM deliveries WHERE subscription = ? AND held = 'paused'
+             AND state = 'pending' ORDER BY event_id = ? DESC, rowid LIMIT 1)
          RETURNING event_id`,
       Date.now(),
-      eventId,
       subscription,
+      eventId,
     );
     return picked.toArray().length > 0;
+  }
+
+  /** The subscriptions this task holds deliveries for, each with its oldest held event. */
+  heldFor(): Array<{ subscription: string; event: string }> {
+    // SQLite takes the bare columns from the row MIN() picks: the oldest held delivery.
+    return this.#sql
+      .exec<{ subscription: string; event: string; first: number }>(
+        `SELECT subscription, event_id AS event, MIN(rowid) AS first FROM deliveries
+           WHERE held = 'paused' AND state = 'pending' GROUP BY subscription`,
+      )
+      .toArray()
+      .map(({ subscription, event }) => ({ subscription, event }));
+  }
+
+  /** Notes that `subscription` was asked about now: the next check is CHECK_MS away. */
+  checked(subscription: string): void {
+    this.#sql.exec(
+      "UPDATE deliveries SET held_at = ? WHERE subscription = ? AND held = 'paused'",
+      Date.now(),
+      subscription,
+    );
+  }
+
+  /** When the task should next ask about a subscription it holds deliveries for, or null. */
+  nextCheckAt(): number | null {
+    const at = this.#sql
+      .exec<{ t: number | null }>(
+        "SELECT MIN(held_at) AS t FROM deliveries WHERE held = 'paused' AND state = 'pending'",
+      )
+      .one().t;
+    return at === null ? null : at + CHECK_MS;
   }
 }

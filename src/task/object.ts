@@ -3,7 +3,7 @@
 // deliveries to one task are serialized by the object itself; the alarm does the slow work
 // (copying images, queueing deliveries) after GoAPI has its 200.
 import { DurableObject } from "cloudflare:workers";
-import { deadLetterLog } from "../bindings";
+import { deadLetterLog, subscriberHealth } from "../bindings";
 import { publicBaseUrl, secretsToRemove } from "../config";
 import type {
   AttemptOutcome,
@@ -116,6 +116,7 @@ export class TaskObject extends DurableObject<Env> {
       ["copying images", () => this.#images.copyDue(task.task_id)],
       ["releasing events", () => this.#outbox.release(current())],
       ["queueing deliveries", () => this.#outbox.enqueueDue(current())],
+      ["asking about paused subscriptions", () => this.#checkHeld(task.task_id)],
       [
         "updating the dead-letter list",
         () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
@@ -229,6 +230,7 @@ export class TaskObject extends DurableObject<Env> {
       this.#images.nextTryAt(),
       this.#outbox.nextWakeAt(),
       task === null ? null : this.#reconcile.nextPollAt(task),
+      this.#holds.nextCheckAt(),
     ];
     const next = Math.min(...times.filter((t): t is number => t !== null));
     if (!Number.isFinite(next)) {
@@ -240,6 +242,25 @@ export class TaskObject extends DurableObject<Env> {
         ? doublingDelayMs(this.#alarmFailures, ALARM_RETRY_FIRST_MS, ALARM_RETRY_CAP_MS)
         : 0;
     void this.ctx.storage.setAlarm(Math.max(next, now + backoff));
+  }
+
+  /**
+   * For each subscription this task holds deliveries for, once its check is due: released if
+   * the subscription is active again, else listed again with its health object (so a word lost
+   * in a crash is repaired), and checked again later.
+   */
+  async #checkHeld(taskId: string): Promise<void> {
+    const due = this.#holds.nextCheckAt();
+    if (due === null || due > Date.now()) return;
+    for (const { subscription, event } of this.#holds.heldFor()) {
+      const health = subscriberHealth(this.env, subscription);
+      if ((await health.status(subscription)).state === "active") {
+        this.#holds.release(subscription);
+      } else {
+        await health.hold(subscription, taskId, event);
+        this.#holds.checked(subscription);
+      }
+    }
   }
 
   /** Records what a poll of GoAPI said, as a webhook with that content; the error if it cannot. */

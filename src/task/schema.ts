@@ -90,6 +90,7 @@ CREATE TABLE deliveries (
   finished_at     TEXT,                 -- delivered or failed
   listing         TEXT NOT NULL DEFAULT 'none',  -- none | add | listed | remove
   held            TEXT,                 -- 'paused': waits for its subscription to be back
+  held_at         INTEGER,              -- when it was held, or its subscription last checked
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   PRIMARY KEY (event_id, subscription)
 );
@@ -112,6 +113,7 @@ const UPGRADES: ReadonlyMap<number, string> = new Map([
      ALTER TABLE deliveries ADD COLUMN listing TEXT NOT NULL DEFAULT 'none';
      UPDATE deliveries SET listing = 'listed' WHERE state = 'failed';
      ALTER TABLE deliveries ADD COLUMN held TEXT;
+     ALTER TABLE deliveries ADD COLUMN held_at INTEGER;
      ALTER TABLE deliveries ADD COLUMN probe INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook';
      CREATE TABLE reconcile (id INTEGER PRIMARY KEY CHECK (id = 1), polls INTEGER NOT NULL,
@@ -210,5 +212,6 @@ export type DeliveryRow = {
   finished_at: string | null;
   listing: "none" | "add" | "listed" | "remove";
   held: "paused" | null;
+  held_at: number | null;
   probe: number;
 };
