@@ -334,6 +334,30 @@ export default {
       if (request.method === "DELETE") for (const key of Object.keys(counts)) delete counts[key];
       return Response.json(counts);
     }
+    if (url.pathname === "/__bench/health") {
+      // How fast one subscription's health object takes reports: `n` failures, `width` at once,
+      // as consumers would send them while a subscriber is down. Never counted.
+      const n = Number(url.searchParams.get("n") ?? 1000);
+      const width = Number(url.searchParams.get("width") ?? 20);
+      const id = `bench-${crypto.randomUUID().slice(0, 8)}`;
+      const health = env.SUBSCRIBERS.getByName(id);
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: width }, async () => {
+          while (next++ < n) await health.report(id, "failure", 0);
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const statusStarted = performance.now();
+      for (let i = 0; i < 200; i++) await health.status(id);
+      const statusMs = (performance.now() - statusStarted) / 200;
+      return Response.json({
+        reports: n,
+        per_second: Math.round(n / seconds),
+        status_ms: statusMs,
+      });
+    }
     if (url.pathname === "/__bench/storage") {
       const task = url.searchParams.get("task") ?? "";
       const tasks = env.TASKS as unknown as DurableObjectNamespace<TaskObject>;

@@ -37,8 +37,8 @@ const CONNECTIONS = 10;
 const MB = 1024 * 1024;
 /** midhook's multipart part size (PART_BYTES in src/images/archive.ts): the archive's memory bound. */
 const PART_MIB = 8;
-/** BENCH_ONLY=ingest,storm,e2e,archive,cost runs some sections (all by default). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? "ingest,storm,e2e,archive,cost").split(","));
+/** BENCH_ONLY=ingest,storm,e2e,archive,cost,health runs some sections (all by default). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? "ingest,storm,e2e,archive,cost,health").split(","));
 
 type Results = Record<string, unknown>;
 const results: Results = {};
@@ -577,6 +577,35 @@ function countingConfig(): string {
  * 5. What a task costs, counted: a scripted task run against the counting build of midhook
  * (bench/counting-entry.ts), the counts read from it, priced with Cloudflare's published prices.
  */
+/**
+ * 6. How fast one subscription's SubscriberHealth takes failure reports: the most a single
+ * subscription's failing attempts can be counted per second (healthy ones never reach it).
+ */
+async function healthThroughput() {
+  const worker = await startWorker({
+    config: bundles.countingConfig,
+    bundle: bundles.counting,
+    vars: { GOAPI_WEBHOOK_SECRET: SECRET },
+  });
+  try {
+    const runs: Array<{ per_second: number; status_ms: number }> = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${worker.url}/__bench/health?n=2000&width=20`);
+      runs.push((await response.json()) as { per_second: number; status_ms: number });
+    }
+    const summary = {
+      reports_per_second: Math.round(runs.reduce((a, r) => a + r.per_second, 0) / runs.length),
+      status_ms: Math.round((runs.reduce((a, r) => a + r.status_ms, 0) / runs.length) * 100) / 100,
+      runs,
+    };
+    results.subscriber_health = summary;
+    return summary;
+  } finally {
+    await worker.stop();
+    removeState(worker.stateDir);
+  }
+}
+
 async function costPerTask(images: ImageHost, receiver: Receiver) {
   const worker = await startWorker({
     config: bundles.countingConfig,
@@ -904,6 +933,13 @@ async function main() {
           "storage per task",
           `SQLite ${Math.round(cost.storage.sqlite_bytes_per_task / 1024)} KiB, R2 ${Math.round(cost.storage.r2_bytes_per_task / 1024)} KiB: ${usd(cost.storage.usd_per_1000_tasks_per_month_kept)} per 1,000 tasks per month kept`,
         ],
+      ]);
+    }
+    if (ONLY.has("health")) {
+      const health = await healthThroughput();
+      table("6. one subscription's health object (failures only reach it)", [
+        ["failure reports, 20 at once", `${health.reports_per_second} per second`],
+        ["a consumer's cache refresh (status)", `${health.status_ms} ms`],
       ]);
     }
     if (ONLY.has("archive")) {
