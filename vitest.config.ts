@@ -1,8 +1,11 @@
 // Three projects, one `npm test`: the Worker's tests run inside workerd with the real local
-// bindings of wrangler.toml (Durable Objects, R2, Queues); pure unit tests run in Node, without
-// workerd; end-to-end tests run the project as a user does, from Node.
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+// bindings of wrangler.toml (Durable Objects, R2, Queues, D1); pure unit tests run in Node,
+// without workerd; end-to-end tests run the project as a user does, from Node.
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+
+// The index's schema, applied to each test file's own D1 database by test/support/index-db.ts.
+const migrations = await readD1Migrations("migrations");
 
 const workers = cloudflareTest({
   wrangler: { configPath: "./wrangler.toml" },
@@ -35,6 +38,7 @@ const workers = cloudflareTest({
         },
       ]),
       ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXktMDAwMQ==",
+      TEST_MIGRATIONS: migrations,
     },
   },
 });
@@ -49,7 +53,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/*.test.ts"],
-          setupFiles: ["test/support/network.ts"],
+          setupFiles: ["test/support/network.ts", "test/support/index-db.ts"],
           // Tests wait on real alarms and queue retries (the first retry is about 5 s away).
           testTimeout: 20_000,
         },
