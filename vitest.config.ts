@@ -1,6 +1,7 @@
-// Three projects, one `npm test`: the Worker's tests run inside workerd with the real local
+// Four projects, one `npm test`: the Worker's tests run inside workerd with the real local
 // bindings of wrangler.toml (Durable Objects, R2, Queues, D1); pure unit tests run in Node,
-// without workerd; end-to-end tests run the project as a user does, from Node.
+// without workerd; end-to-end tests run the project as a user does, from Node; browser tests
+// drive Debian's Chromium against a local Worker, from Node.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 
@@ -71,6 +72,19 @@ export default defineConfig({
           environment: "node",
           testTimeout: 90_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // The console in Debian's Chromium (playwright-core), against the Worker in the local
+        // runtime. globalSetup installs Chromium when it is missing, or stops and says how.
+        extends: true,
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/browser/support/chromium.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
     ],

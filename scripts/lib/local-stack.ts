@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Webhook } from "standardwebhooks";
 
-export { pngImage } from "./png";
+export { gradientImage, pngImage } from "./png";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
