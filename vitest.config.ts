@@ -1,23 +1,28 @@
-// Three projects, one `npm test`: the Worker's tests run inside workerd with the real local
-// bindings of wrangler.toml (Durable Objects, R2, Queues); pure unit tests run in Node, without
-// workerd; end-to-end tests run the project as a user does, from Node.
-import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
-import { createLogger } from "vite";
+// Four projects, one `npm test`: the Worker's tests run inside workerd with the real local
+// bindings of wrangler.toml (Durable Objects, R2, Queues, D1); pure unit tests run in Node,
+// without workerd; end-to-end tests run the project as a user does, from Node; browser tests
+// drive Debian's Chromium against a local Worker, from Node.
+
+import { readFileSync } from "node:fs";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
+// The index's schema, applied to each test file's own D1 database by test/support/index-db.ts.
+const migrations = await readD1Migrations("migrations");
 /**
- * Vite's logger, less one warning a person can do nothing about: a dependency (standardwebhooks)
- * ships a source map pointing at files it does not publish.
+ * Loads standardwebhooks without its source map comment: the map points at files the package
+ * does not publish, and the Workers pool's Vite would warn about it on every run.
  */
-function quietLogger() {
-  const logger = createLogger();
-  const { warnOnce } = logger;
-  logger.warnOnce = (message, options) => {
-    if (/^Sourcemap for ".*\/node_modules\/.*" points to missing source files$/.test(message))
-      return;
-    warnOnce(message, options);
+function withoutBrokenSourceMaps(): Plugin {
+  return {
+    name: "midhook:without-broken-source-maps",
+    enforce: "pre",
+    load(id) {
+      if (!/\/node_modules\/standardwebhooks\/dist\/.*\.js$/.test(id)) return null;
+      return readFileSync(id, "utf8").replace(/^\/\/# sourceMappingURL=.*$/m, "");
+    },
   };
-  return logger;
 }
 
 const workers = cloudflareTest({
@@ -54,12 +59,13 @@ const workers = cloudflareTest({
       GOAPI_API_KEY: "test-goapi-api-key",
       GOAPI_API_BASE: "https://api.goapi.test",
       ALL_WEBHOOK_SECRET: "whsec_YWxsLXN1YnNjcmliZXItdGVzdC1rZXktMDAwMQ==",
+      TEST_MIGRATIONS: migrations,
     },
   },
 });
 
 export default defineConfig({
-  customLogger: quietLogger(),
+  plugins: [withoutBrokenSourceMaps()],
   test: {
     restoreMocks: true,
     // What the code under test logs (image failures, rejected configs…) is part of what many
@@ -72,7 +78,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/*.test.ts"],
-          setupFiles: ["test/support/network.ts"],
+          setupFiles: ["test/support/network.ts", "test/support/index-db.ts"],
           // Tests wait on real alarms and queue retries (the first retry is about 5 s away).
           testTimeout: 20_000,
         },
@@ -90,6 +96,19 @@ export default defineConfig({
           environment: "node",
           testTimeout: 90_000,
           hookTimeout: 30_000,
+        },
+      },
+      {
+        // The console in Debian's Chromium (playwright-core), against the Worker in the local
+        // runtime. globalSetup installs Chromium when it is missing, or stops and says how.
+        extends: true,
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/browser/support/chromium.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
     ],

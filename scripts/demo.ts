@@ -1,12 +1,14 @@
-// `npm run demo`: midhook's whole flow on this machine. Starts the Worker (wrangler dev, fresh
-// state), a fake GoAPI (image host + webhook sender) and a downstream receiver, replays
-// realistic task sequences, prints what happened, and exits non-zero if anything did not.
+// `npm run demo`: midhook's whole flow on this machine. Starts the Worker (wrangler dev), a fake
+// GoAPI (image host + webhook sender) and a downstream receiver, replays realistic task
+// sequences, prints what happened, and exits non-zero if anything did not. Its state is the one
+// `npm run dev` uses (.wrangler/state), so the console of `npm run dev` shows the demo's tasks.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { join, resolve } from "node:path";
 import { v1Body, v2Body } from "./lib/goapi-payloads";
 import {
   type FakeGoapiApi,
+  gradientImage,
   type LocalWorker,
-  pngImage,
   type Receiver,
   removeState,
   sendLikeGoapi,
@@ -21,6 +23,10 @@ const GOAPI_SECRET = `demo-goapi-${randomBytes(6).toString("hex")}`;
 const ADMIN_TOKEN = `demo-admin-${randomBytes(6).toString("hex")}`;
 const RECEIVER_KEY = `whsec_${randomBytes(24).toString("base64")}`;
 const ALL_EVENTS = ["task.created", "task.progress", "task.completed", "task.failed"];
+
+/** Where `npm run dev` keeps its local state (wrangler dev's default), and its console. */
+const DEV_STATE_PARENT = resolve(import.meta.dirname, "../.wrangler");
+const DEV_URL = "http://localhost:8787";
 
 const problems: string[] = [];
 const log = (line: string) => console.log(line);
@@ -46,9 +52,15 @@ async function main(): Promise<void> {
   log(`  fake GoAPI image host   http://${images.host}`);
   log(`  fake GoAPI task API     ${api.url} (creates tasks, sends no webhooks for them)`);
   log(`  downstream receiver     ${receiver.url} (verifies Standard Webhooks signatures)`);
+  // Two runtimes must not share one state: while `npm run dev` runs, the demo keeps its own.
+  const devRunning = await fetch(`${DEV_URL}/healthz`).then(
+    () => true,
+    () => false,
+  );
   let worker: LocalWorker | undefined;
   try {
     worker = await startWorker({
+      stateDir: devRunning ? undefined : DEV_STATE_PARENT,
       vars: {
         GOAPI_WEBHOOK_SECRET: GOAPI_SECRET,
         ADMIN_TOKEN,
@@ -71,7 +83,7 @@ async function main(): Promise<void> {
     await runScenarios(worker, images.add, receiver, api);
   } finally {
     await worker?.stop();
-    if (worker) removeState(worker.stateDir);
+    if (worker && devRunning) removeState(worker.stateDir);
     await receiver.stop();
     await images.stop();
     await api.stop();
@@ -83,6 +95,14 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } else {
     log("every scenario behaved as expected");
+  }
+  if (devRunning) {
+    log(`\nconsole: ${DEV_URL}/ is already running; the demo kept its own state, so its tasks are`);
+    log("not in that console. Stop npm run dev and run the demo again to see them there.");
+  } else {
+    log(`\nconsole: ${DEV_URL}/  (run \`npm run dev\`, sign in with ADMIN_TOKEN from .dev.vars:`);
+    log(`         dev-admin-token on a fresh clone; the demo's tasks are in the gallery, kept in`);
+    log(`         ${join(DEV_STATE_PARENT, "state")})`);
   }
 }
 
@@ -107,7 +127,7 @@ async function runScenarios(
   };
   const sources = new Map<string, string>();
   const image = (taskId: string, name: string, rgb: [number, number, number]) => {
-    const bytes = pngImage(512, 512, rgb);
+    const bytes = gradientImage(512, 512, rgb, [rgb[2], rgb[0], rgb[1]]);
     const url = addImage(`/mj/${taskId}/${name}.png`, bytes);
     sources.set(url, createHash("sha256").update(bytes).digest("hex"));
     return url;
@@ -321,6 +341,15 @@ async function runScenarios(
   ).length;
   check(leaked === 0, `${leaked} forwarded bodies contain the GoAPI webhook secret`);
 
+  // The cross-task index behind the console's gallery: every task listed, in its final state.
+  const listed = await listedTasks(worker, tasks);
+  check(
+    listed.length === tasks.length,
+    `GET /v1/tasks lists ${listed.length} of the ${tasks.length} tasks in their final state`,
+  );
+  const thumbnails = listed.filter((item) => item.thumbnail_url !== null).length;
+  check(thumbnails === 2, `${thumbnails} listed tasks have a thumbnail, expected 2 (the imagines)`);
+
   log("\nsummary");
   printTable(
     ["task", "status", "events", "duplicates", "stale", "images", "deliveries verified"],
@@ -338,6 +367,49 @@ async function runScenarios(
   log(
     `  the submitted task's webhooks never came: midhook polled GoAPI ${api.fetches(e)} time(s) and recovered it`,
   );
+  log(
+    `  task index: ${listed.length} of ${tasks.length} tasks listed, ${thumbnails} with a thumbnail`,
+  );
+}
+
+interface ListedTask {
+  task_id: string;
+  status: string;
+  thumbnail_url: string | null;
+}
+
+/**
+ * The tasks that GET /v1/tasks lists in their final state (the view's status, and a thumbnail
+ * once the view has a stored main image), waiting up to 10 s for the index to catch up.
+ */
+async function listedTasks(
+  worker: LocalWorker,
+  tasks: Array<{ taskId: string }>,
+): Promise<ListedTask[]> {
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const final = new Map<string, { status: string; thumbnail: boolean }>();
+  for (const { taskId } of tasks) {
+    const view = (await (await fetch(`${worker.url}/v1/tasks/${taskId}`, { headers })).json()) as {
+      status: string;
+      images: Array<{ name: string; state: string }>;
+    };
+    const main = view.images.some((i) => i.name.startsWith("main.") && i.state === "stored");
+    final.set(taskId, { status: view.status, thumbnail: main });
+  }
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const page = (await (await fetch(`${worker.url}/v1/tasks?limit=100`, { headers })).json()) as {
+      items: ListedTask[];
+    };
+    const caughtUp = page.items.filter((item) => {
+      const want = final.get(item.task_id);
+      return (
+        want && item.status === want.status && (item.thumbnail_url !== null) === want.thumbnail
+      );
+    });
+    if (caughtUp.length === tasks.length || Date.now() > deadline) return caughtUp;
+    await sleep(250);
+  }
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -1,7 +1,8 @@
 // `npm run dev`: `wrangler dev` on http://localhost:8787, plus a local sample image host so that
 // `npm run send` payloads have images to archive. On a fresh clone it first creates .dev.vars
-// from the committed example. Arguments after `--` go to wrangler dev.
-import { spawn } from "node:child_process";
+// from the committed example; every time, it applies the task index's D1 migrations to the local
+// state first. Arguments after `--` go to wrangler dev.
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { parseImageHosts } from "../src/images/sources";
@@ -10,6 +11,27 @@ import { sampleImagesHost, serveSampleImages } from "./lib/sample-images";
 if (!existsSync(".dev.vars")) {
   copyFileSync(".dev.vars.example", ".dev.vars");
   console.log("created .dev.vars from .dev.vars.example (local development secrets)");
+}
+
+// The local D1 database wrangler dev will use: the default state, or the one --persist-to names.
+const args = process.argv.slice(2);
+const persistAt = args.findIndex(
+  (arg) => arg === "--persist-to" || arg.startsWith("--persist-to="),
+);
+const persistTo =
+  persistAt === -1
+    ? []
+    : args[persistAt]?.includes("=")
+      ? [args[persistAt] ?? ""]
+      : ["--persist-to", args[persistAt + 1] ?? ""];
+const migrations = spawnSync(
+  "wrangler",
+  ["d1", "migrations", "apply", "midhook-index", "--local", ...persistTo],
+  { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" } },
+);
+if (migrations.status !== 0) {
+  console.error("applying the task index's migrations (migrations/) to the local D1 failed");
+  process.exit(migrations.status ?? 1);
 }
 
 // IMAGE_HOSTS as wrangler dev will load it, with the sample host added for this run only.
@@ -25,11 +47,10 @@ const samples = await serveSampleImages().catch((err: Error) => {
 });
 if (samples) console.log(`sample images on http://${sampleImagesHost()}/samples/…`);
 
-const wrangler = spawn(
-  "wrangler",
-  ["dev", "--var", `IMAGE_HOSTS:${imageHosts}`, ...process.argv.slice(2)],
-  { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-);
+const wrangler = spawn("wrangler", ["dev", "--var", `IMAGE_HOSTS:${imageHosts}`, ...args], {
+  stdio: "inherit",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => wrangler.kill(signal));
 }

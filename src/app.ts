@@ -1,7 +1,8 @@
-// The Hono app: routes, the not-found answer and the one error handler.
+// The Hono app: routes (the console at `/`), the not-found answer and the one error handler.
 import { Hono } from "hono";
 import type { AppEnv } from "./bindings";
 import { errorResponse, handleError } from "./lib/errors";
+import { consolePages } from "./routes/console";
 import { deadLetters } from "./routes/dead-letters";
 import { images } from "./routes/images";
 import { requireAdmin } from "./routes/require-admin";
@@ -20,6 +21,7 @@ app.route("/v1/tasks", submissions);
 app.route("/v1/tasks", tasks);
 app.route("/v1/dead-letters", deadLetters);
 app.route("/v1/subscriptions", subscriptions);
+app.route("/", consolePages);
 
 app.notFound((c) => errorResponse(c, 404, "not_found", "no such route"));
 app.onError(handleError);

@@ -114,6 +114,17 @@ function isOrigin(value: string): boolean {
 }
 
 /**
+ * RETENTION_DAYS as a positive whole number of days; null when unset (keep forever) or malformed
+ * (keep forever too: a typo must never erase anything; `npm run check-config` reports it).
+ */
+export function retentionDays(env: { RETENTION_DAYS?: string }): number | null {
+  const text = env.RETENTION_DAYS?.trim() ?? "";
+  if (!/^\d{1,6}$/.test(text)) return null;
+  const days = Number(text);
+  return days > 0 ? days : null;
+}
+
+/**
  * Every problem with a configuration (vars and secrets as the Worker would see them), each
  * naming the setting at fault; empty when it is sound. Used by `npm run check-config`.
  */
@@ -145,6 +156,12 @@ export function configProblems(env: Record<string, unknown>): string[] {
   const base = text("PUBLIC_BASE_URL").trim();
   if (base !== "" && !/^https?:\/\/[^/]+\/?$/.test(base)) {
     problems.push("PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com");
+  }
+  const retention = text("RETENTION_DAYS").trim();
+  if (retention !== "" && retentionDays({ RETENTION_DAYS: retention }) === null) {
+    problems.push(
+      `RETENTION_DAYS: "${retention.slice(0, 20)}" is not a whole number of days from 1 to 999999; tasks are kept forever`,
+    );
   }
   const subscriptions = parseSubscriptions(env.SUBSCRIPTIONS, env);
   if (!subscriptions.ok) problems.push(...subscriptions.errors);

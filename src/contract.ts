@@ -167,3 +167,41 @@ export type RedeliverResult =
   | { ok: false; reason: "unknown_task" }
   | { ok: false; reason: "unknown_subscription"; subscription: string }
   | { ok: false; reason: "invalid_config"; errors: string[] };
+
+/** One task in `GET /v1/tasks`: its row in the cross-task index. */
+export interface TaskListItem {
+  task_id: string;
+  task_type: string;
+  status: TaskStatus;
+  progress: number;
+  created_at: string;
+  updated_at: string;
+  /** The archived main image's absolute URL (PUBLIC_BASE_URL, else the origin GoAPI called). */
+  thumbnail_url: string | null;
+}
+
+/** `GET /v1/tasks`. */
+export interface TaskListPage {
+  items: TaskListItem[];
+  next_cursor: string | null;
+}
+
+/** What a task's object writes to the cross-task index (D1) about itself. */
+export interface TaskIndexEntry {
+  task_id: string;
+  task_type: string;
+  status: TaskStatus;
+  progress: number;
+  created_at: string;
+  updated_at: string;
+  /** The origin GoAPI called: thumbnail URLs are built from it unless PUBLIC_BASE_URL is set. */
+  base_url: string;
+  /** The archived main image's name (`main.png`), or null until it is stored. */
+  thumbnail: string | null;
+}
+
+/** What a console page watching a task receives on its WebSocket. */
+export type LiveMessage = { type: "task"; task: TaskView } | { type: "deleted"; task_id: string };
+
+/** `erase`: the task is gone, or there was none. */
+export type EraseResult = "erased" | "unknown_task";

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   failed_at    TEXT NOT NULL,
   UNIQUE (event, subscription)
 );
+CREATE INDEX IF NOT EXISTS dead_letters_by_task ON dead_letters (task_id);
 `;
 
 export class DeadLetterLog extends DurableObject<Env> {
@@ -90,5 +91,10 @@ export class DeadLetterLog extends DurableObject<Env> {
         d.subscription,
       );
     }
+  }
+
+  /** Drops every entry of an erased task. */
+  removeTask(taskId: string): void {
+    this.sql.exec("DELETE FROM dead_letters WHERE task_id = ?", taskId);
   }
 }

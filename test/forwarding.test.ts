@@ -261,8 +261,13 @@ describe("forwarding", () => {
           waiting_for: expect.stringContaining("config: subscriptions[0] (x).url"),
         }),
       ]);
-      const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
-      expect((alarm ?? 0) - Date.now()).toBeGreaterThan(30_000);
+      // Once the task's index row is written (a second after the event), the object waits a
+      // minute before it reads the config again.
+      const alarm = await eventually(async () => {
+        const at = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+        return at !== null && at - Date.now() > 30_000 ? at : undefined;
+      });
+      expect(alarm - Date.now()).toBeGreaterThan(30_000);
       env.SUBSCRIPTIONS = good;
       if (recovery.startsWith("POST")) {
         expect((await adminPost(`/v1/tasks/${taskId}/redeliver`)).status).toBe(200);

@@ -301,6 +301,8 @@ describe("a task's tables", () => {
       // What the first release left: no version table, an attempts log, and each event's
       // normalized copy beside its payload.
       sql.exec("DROP TABLE schema_version");
+      sql.exec("DROP TABLE index_sync");
+      sql.exec("DROP TABLE erasure");
       sql.exec("ALTER TABLE events ADD COLUMN event TEXT NOT NULL DEFAULT '{}'");
       sql.exec("ALTER TABLE deliveries DROP COLUMN listing");
       sql.exec("ALTER TABLE deliveries DROP COLUMN held");

@@ -8,12 +8,15 @@ import { randomUUID } from "node:crypto";
 import {
   accessSync,
   constants,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
   statfsSync,
   statSync,
+  writeFileSync,
 } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -21,7 +24,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Webhook } from "standardwebhooks";
 
-export { pngImage } from "./png";
+export { gradientImage, pngImage } from "./png";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -189,9 +192,38 @@ export function buildWorker(config = "wrangler.toml"): string {
   return join(outdir, String(bundles[0]));
 }
 
+/**
+ * Applies migrations/ to the local D1 database kept under `persist`, as `npm run dev` does,
+ * when `config` declares the index (the benchmark's yardsticks do not). Copies of wrangler.toml
+ * elsewhere (chaos, the counting build) share its database id, so the project's own config and
+ * migrations are used. Skipped when this state already has every migration.
+ */
+export function applyIndexMigrations(persist: string, config = "wrangler.toml"): void {
+  const text = readFileSync(resolve(ROOT, config), "utf8");
+  if (!/database_name\s*=\s*"midhook-index"/.test(text)) return;
+  const applied = join(persist, "midhook-index-migrations.txt");
+  const wanted = readdirSync(join(ROOT, "migrations")).sort().join("\n");
+  if (existsSync(applied) && readFileSync(applied, "utf8") === wanted) return;
+  const run = spawnSync(
+    join(ROOT, "node_modules/.bin/wrangler"),
+    ["d1", "migrations", "apply", "midhook-index", "--local", "--persist-to", persist],
+    {
+      cwd: ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true", NO_COLOR: "1" },
+      encoding: "utf8",
+    },
+  );
+  if (run.status !== 0) {
+    throw new Error(`applying the index's migrations failed:\n${run.stdout}\n${run.stderr}`);
+  }
+  mkdirSync(persist, { recursive: true });
+  writeFileSync(applied, wanted);
+}
+
 /** Starts the Worker with `vars` (inspector off, see RUNNER) and waits until it answers. */
 export async function startWorker(options: WorkerOptions): Promise<LocalWorker> {
   const stateDir = options.stateDir ?? mkdtempSync(join(options.persistTo ?? tmpdir(), "midhook-"));
+  applyIndexMigrations(join(stateDir, "state"), options.config);
   const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, ["--input-type=module", "--eval", RUNNER], {
     cwd: ROOT,

@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 /** Machine-readable error codes of the `{ "error": { code, message } }` envelope. */
 export type ErrorCode =
   | "unauthorized"
+  | "forbidden"
   | "not_configured"
   | "conflict"
   | "upstream_error"

@@ -2,6 +2,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, deadLetterLog, taskObject } from "../bindings";
+import type { DeadLetterPage, RestartedDelivery } from "../contract";
 import { ApiError } from "../lib/errors";
 import { restartedOrThrow } from "./tasks";
 
@@ -18,20 +19,25 @@ const pageSchema = z.object({
   limit: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(500).default(50)),
 });
 
-export const deadLetters = new Hono<AppEnv>();
-
-deadLetters.get("/", async (c) => {
-  const query = pageSchema.safeParse(c.req.query());
+/** A page of dead letters, oldest first; ApiError 400 for a bad cursor or limit. */
+export async function listDeadLetters(
+  env: Env,
+  params: Record<string, string | undefined>,
+): Promise<DeadLetterPage> {
+  const query = pageSchema.safeParse(params);
   if (!query.success) throw new ApiError(400, "invalid_request", "cursor or limit is invalid");
-  const page = await deadLetterLog(c.env).list(Number(query.data.cursor ?? 0), query.data.limit);
-  return c.json(page);
-});
+  return deadLetterLog(env).list(Number(query.data.cursor ?? 0), query.data.limit);
+}
 
-deadLetters.post("/:id/replay", async (c) => {
-  const log = deadLetterLog(c.env);
-  const entry = await log.get(c.req.param("id"));
+/**
+ * Starts a new attempt series of dead letter `id` and takes it off the list; ApiError 404 for an
+ * unknown one (or one whose task was deleted), 409 when its subscription no longer wants it.
+ */
+export async function replayDeadLetter(env: Env, id: string): Promise<RestartedDelivery[]> {
+  const log = deadLetterLog(env);
+  const entry = await log.get(id);
   if (entry === null) throw new ApiError(404, "not_found", "no such dead letter");
-  const result = await taskObject(c.env, entry.task_id).redeliver({
+  const result = await taskObject(env, entry.task_id).redeliver({
     event: entry.event,
     subscription: entry.subscription,
   });
@@ -40,5 +46,14 @@ deadLetters.post("/:id/replay", async (c) => {
     throw new ApiError(409, "conflict", "the subscription no longer wants this event");
   }
   await log.remove(restarted);
+  return restarted;
+}
+
+export const deadLetters = new Hono<AppEnv>();
+
+deadLetters.get("/", async (c) => c.json(await listDeadLetters(c.env, c.req.query())));
+
+deadLetters.post("/:id/replay", async (c) => {
+  const restarted = await replayDeadLetter(c.env, c.req.param("id"));
   return c.json({ ok: true, deliveries: restarted });
 });

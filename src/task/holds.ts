@@ -1,6 +1,7 @@
 // Deliveries a task holds back instead of queueing: while SUBSCRIPTIONS is invalid (the alarm
 // queues them again once it reads well), and while their subscription is paused (until its
 // health object releases them, or picks one as its probe). A held delivery spends no attempt.
+import { subscriberHealth } from "../bindings";
 import type { TaskDeliveries } from "./deliveries";
 
 /**
@@ -117,5 +118,24 @@ export class TaskHolds {
       )
       .one().t;
     return at === null ? null : at + CHECK_MS;
+  }
+
+  /**
+   * For each subscription this task holds deliveries for, once its check is due: released if
+   * the subscription is active again, else listed again with its health object (so a word lost
+   * in a crash is repaired), and checked again later.
+   */
+  async checkDue(taskId: string, env: Env): Promise<void> {
+    const due = this.nextCheckAt();
+    if (due === null || due > Date.now()) return;
+    for (const { subscription, event } of this.heldFor()) {
+      const health = subscriberHealth(env, subscription);
+      if ((await health.status(subscription)).state === "active") {
+        this.release(subscription);
+      } else {
+        await health.hold(subscription, taskId, event);
+        this.checked(subscription);
+      }
+    }
   }
 }

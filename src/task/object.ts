@@ -1,41 +1,37 @@
 // TaskObject: the Durable Object that owns one GoAPI task: its events (recorded exactly once),
 // its archived images and its deliveries. Every RPC method is synchronous SQLite, so concurrent
 // deliveries to one task are serialized by the object itself; the alarm does the slow work
-// (copying images, queueing deliveries) after GoAPI has its 200.
+// (polling a silent task, copying images, queueing deliveries, writing the task's row in the
+// cross-task index) after GoAPI has its 200. Console pages watch it through WebSockets
+// (./live), and it erases itself on request or after RETENTION_DAYS (./erase).
 import { DurableObject } from "cloudflare:workers";
-import { deadLetterLog, subscriberHealth } from "../bindings";
-import { publicBaseUrl, secretsToRemove } from "../config";
+import { deadLetterLog } from "../bindings";
+import { publicBaseUrl } from "../config";
 import type {
   AttemptOutcome,
   AttemptReport,
   AttemptStart,
+  EraseResult,
   EventSource,
   RecordResult,
   RedeliverResult,
   TaskView,
 } from "../contract";
-import { acceptGoapiBody } from "../goapi/accept";
 import type { TaskEvent } from "../goapi/events";
-import { doublingDelayMs } from "../lib/backoff";
 import { errorText } from "../lib/errors";
+import { TaskAlarm } from "./alarm";
 import { syncDeadLetters } from "./dead-letters";
 import { TaskDeliveries } from "./deliveries";
+import { TaskErasure } from "./erase";
 import { TaskEvents } from "./events";
 import { TaskHolds } from "./holds";
 import { TaskImages } from "./images";
+import { TaskIndexSync } from "./index-sync";
+import { TaskLive } from "./live";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
-
-/**
- * The alarm set before any work, in case the run never finishes (the isolate dies): the run
- * replaces it when it ends, however long it took, so it only ever fires after a crash.
- */
-const ALARM_WATCHDOG_MS = 2 * 60_000;
-/** After a failed alarm run: 5 s, doubling to 5 minutes. */
-const ALARM_RETRY_FIRST_MS = 5_000;
-const ALARM_RETRY_CAP_MS = 5 * 60_000;
 
 export class TaskObject extends DurableObject<Env> {
   readonly #events: TaskEvents;
@@ -44,25 +40,32 @@ export class TaskObject extends DurableObject<Env> {
   readonly #holds: TaskHolds;
   readonly #outbox: TaskOutbox;
   readonly #reconcile: TaskReconcile;
-  /** Alarm runs in a row in which a step failed (in memory: a restart starts again at 1). */
-  #alarmFailures = 0;
+  readonly #index: TaskIndexSync;
+  readonly #erasure: TaskErasure;
+  readonly #live: TaskLive;
+  readonly #alarm: TaskAlarm;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    migrate(ctx.storage.sql);
-    this.#events = new TaskEvents(ctx.storage.sql);
-    this.#images = new TaskImages(ctx.storage.sql, env);
-    this.#deliveries = new TaskDeliveries(ctx.storage.sql);
-    this.#holds = new TaskHolds(ctx.storage.sql, this.#deliveries);
+    const sql = ctx.storage.sql;
+    migrate(sql);
+    this.#events = new TaskEvents(sql);
+    this.#images = new TaskImages(sql, env);
+    this.#deliveries = new TaskDeliveries(sql);
+    this.#holds = new TaskHolds(sql, this.#deliveries);
     this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
-    this.#reconcile = new TaskReconcile(ctx.storage.sql, env);
+    this.#reconcile = new TaskReconcile(sql, env);
+    this.#index = new TaskIndexSync(sql, env.INDEX);
+    this.#erasure = new TaskErasure(ctx.storage, env, this.#index);
+    this.#live = new TaskLive(ctx);
+    this.#alarm = new TaskAlarm(ctx.storage);
   }
 
   /**
    * Records one GoAPI delivery (see TaskEvents.record). A new current event gets its delivery
-   * rows in this same write (the outbox) unless it has images to copy first; the alarm is set
-   * for whatever is left to copy or queue. Resolves after the writes are durable (the output
-   * gate holds the reply until then).
+   * rows in this same write (the outbox) unless it has images to copy first, and marks the
+   * task's index row dirty; the alarm is set for whatever is left to copy, queue or write.
+   * Resolves after the writes are durable (the output gate holds the reply until then).
    */
   recordEvent(
     event: TaskEvent,
@@ -71,13 +74,16 @@ export class TaskObject extends DurableObject<Env> {
     source: EventSource = "webhook",
   ): RecordResult {
     const recorded = this.#events.record(event, payload, baseUrl, source, new Date().toISOString());
+    this.#changed();
     if (recorded.kind === "duplicate") {
       return { event: recorded.id, duplicate: true, stale: recorded.stale };
     }
     if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
-    if (event.status === "completed") this.#images.add(event.images, Date.now());
+    const now = Date.now();
+    if (event.status === "completed") this.#images.add(event.images, now);
     const task = this.#events.task();
     if (task) this.#outbox.release(task);
+    this.#index.touch(now);
     this.#scheduleAlarm();
     return { event: recorded.id, duplicate: false, stale: false };
   }
@@ -97,45 +103,38 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * Copies due images, releases ready events, queues due deliveries and updates the dead-letter
-   * list. It always leaves an alarm behind while work remains: one set before any work (should
-   * the isolate die mid-run), and the real one after, later by a growing backoff while a step
-   * keeps failing (a Queues outage, say), so no task waits for ever on an alarm that was dropped.
+   * Polls GoAPI for a silent task, copies due images, releases ready events, queues due
+   * deliveries, asks about paused subscriptions, updates the dead-letter list and the task's
+   * index row; or erases the task when that is due (or under way). See ./alarm for how it never
+   * dies.
    */
   override async alarm(): Promise<void> {
-    const task = this.#events.task();
-    if (task === null) return;
-    await this.ctx.storage.setAlarm(Date.now() + ALARM_WATCHDOG_MS);
-    // A poll may move the task on: each later step reads it afresh.
-    const current = () => this.#events.task() ?? task;
-    const steps: Array<[string, () => unknown]> = [
-      [
-        "polling GoAPI",
-        () => this.#reconcile.pollIfDue(task, (body) => this.#recordPolled(task, body)),
-      ],
-      ["copying images", () => this.#images.copyDue(task.task_id)],
-      ["releasing events", () => this.#outbox.release(current())],
-      ["queueing deliveries", () => this.#outbox.enqueueDue(current())],
-      ["asking about paused subscriptions", () => this.#checkHeld(task.task_id)],
-      [
-        "updating the dead-letter list",
-        () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
-      ],
-    ];
-    let failed = false;
-    for (const [step, run] of steps) {
-      try {
-        await run();
-      } catch (err) {
-        failed = true;
-        console.error(
-          `task ${task.task_id}: ${step} failed; the alarm tries again`,
-          errorText(err),
-        );
+    await this.#alarm.oneAtATime(async () => {
+      const task = this.#events.task();
+      if ((this.#erasure.dueAt(() => task, Date.now()) ?? Number.POSITIVE_INFINITY) <= Date.now()) {
+        await this.#eraseOrRetry();
+        return;
       }
-    }
-    this.#alarmFailures = failed ? this.#alarmFailures + 1 : 0;
-    this.#scheduleAlarm();
+      if (task === null) return;
+      // A poll may move the task on: each later step reads it afresh.
+      const current = () => this.#events.task() ?? task;
+      const record = (event: TaskEvent, payload: string) =>
+        this.recordEvent(event, payload, task.base_url, "poll");
+      await this.#alarm.run(task.task_id, [
+        ["polling GoAPI", () => this.#reconcile.pollIfDue(task, record)],
+        ["copying images", () => this.#images.copyDue(task.task_id)],
+        ["releasing events", () => this.#outbox.release(current())],
+        ["queueing deliveries", () => this.#outbox.enqueueDue(current())],
+        ["asking about paused subscriptions", () => this.#holds.checkDue(task.task_id, this.env)],
+        [
+          "updating the dead-letter list",
+          () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
+        ],
+        ["updating the task index", () => this.#index.writeDue(Date.now())],
+      ]);
+      this.#scheduleAlarm();
+      this.#changed();
+    });
   }
 
   /**
@@ -169,7 +168,7 @@ export class TaskObject extends DurableObject<Env> {
     report: AttemptReport,
   ): AttemptOutcome {
     const outcome = this.#deliveries.recordAttempt(eventId, subscription, series, report);
-    if (outcome.outcome !== "superseded") this.#scheduleAlarm();
+    if (outcome.outcome !== "superseded") this.#afterDeliveryChange();
     return outcome;
   }
 
@@ -179,7 +178,7 @@ export class TaskObject extends DurableObject<Env> {
    */
   giveUp(eventId: string, subscription: string, series: number, reason: string): void {
     this.#deliveries.giveUp(eventId, subscription, series, reason);
-    this.#scheduleAlarm();
+    this.#afterDeliveryChange();
   }
 
   /**
@@ -187,7 +186,7 @@ export class TaskObject extends DurableObject<Env> {
    * here with `reason`, and the alarm queues it again once the config reads well.
    */
   holdForConfig(eventId: string, subscription: string, series: number, reason: string): void {
-    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#scheduleAlarm();
+    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#afterDeliveryChange();
   }
 
   /**
@@ -195,15 +194,17 @@ export class TaskObject extends DurableObject<Env> {
    * subscription's health object releases it or sends it as its probe.
    */
   holdForSubscriber(eventId: string, subscription: string, series: number): void {
-    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#scheduleAlarm();
+    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) {
+      this.#afterDeliveryChange();
+    }
   }
 
   /** The subscription is back: the deliveries held for it go out. */
   releaseHeld(subscription: string): void {
-    if (this.#holds.release(subscription)) this.#scheduleAlarm();
+    if (this.#holds.release(subscription)) this.#afterDeliveryChange();
   }
 
-  /** Sends the held delivery of `eventId` as the paused subscription's probe; false if none. */
+  /** Sends a held delivery as the paused subscription's probe (see TaskHolds.probe). */
   sendProbe(subscription: string, eventId: string): boolean {
     const sent = this.#holds.probe(subscription, eventId);
     if (sent) this.#scheduleAlarm();
@@ -215,60 +216,84 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#events.task();
     if (task === null) return { ok: false, reason: "unknown_task" };
     const result = this.#outbox.redeliver(task, filter);
-    if (result.ok && result.restarted.length > 0) void this.ctx.storage.setAlarm(Date.now());
+    if (result.ok && result.restarted.length > 0) this.#afterDeliveryChange();
     return result;
   }
 
   /**
-   * Sets the alarm for the earliest work any part of the task has due, or clears it when there
-   * is none; after failed alarm runs, the alarm backs off.
+   * Erases the task: its rows at once (pending deliveries dropped, open pages told), then its R2
+   * objects, index row and dead letters, then the object's storage. Throws when something outside
+   * could not be removed: the task is gone from every view already, and the alarm finishes.
    */
+  async erase(): Promise<EraseResult> {
+    const task = this.#events.task();
+    if (task === null && !this.#erasure.pending()) return "unknown_task";
+    // Gone from every view at once, even while an alarm run is still to finish.
+    if (task !== null) this.#beginErasure(task.task_id);
+    await this.#alarm.oneAtATime(() => this.#eraseOrRetry(true));
+    return "erased";
+  }
+
+  /** A console page's WebSocket (see ./live); 404 for a task that does not exist. */
+  override async fetch(request: Request): Promise<Response> {
+    const view = this.getTask();
+    if (view === null) return new Response("no such task", { status: 404 });
+    return this.#live.accept(request, view);
+  }
+
+  /** Pages send nothing but keep-alive pings, which are answered without waking the object. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
+    this.#live.closed(socket, code);
+  }
+
+  /** Sets the alarm for the earliest work any part of the task has due, or clears it. */
   #scheduleAlarm(): void {
     const now = Date.now();
     const task = this.#events.task();
-    const times = [
+    this.#alarm.schedule([
       this.#images.nextTryAt(),
       this.#outbox.nextWakeAt(),
       task === null ? null : this.#reconcile.nextPollAt(task),
       this.#holds.nextCheckAt(),
-    ];
-    const next = Math.min(...times.filter((t): t is number => t !== null));
-    if (!Number.isFinite(next)) {
-      void this.ctx.storage.deleteAlarm();
-      return;
-    }
-    const backoff =
-      this.#alarmFailures > 0
-        ? doublingDelayMs(this.#alarmFailures, ALARM_RETRY_FIRST_MS, ALARM_RETRY_CAP_MS)
-        : 0;
-    void this.ctx.storage.setAlarm(Math.max(next, now + backoff));
+      this.#index.nextWriteAt(),
+      this.#erasure.dueAt(() => task, now),
+    ]);
+  }
+
+  #afterDeliveryChange(): void {
+    this.#scheduleAlarm();
+    this.#changed();
+  }
+
+  /** Open console pages get the task's view (nothing happens when none is open). */
+  #changed(): void {
+    this.#live.changed(() => this.getTask());
+  }
+
+  #beginErasure(taskId: string): void {
+    this.#erasure.begin(taskId);
+    this.#live.erased(taskId);
   }
 
   /**
-   * For each subscription this task holds deliveries for, once its check is due: released if
-   * the subscription is active again, else listed again with its health object (so a word lost
-   * in a crash is repaired), and checked again later.
+   * Erases the task (see ./erase): its rows now, unless that began earlier; then what it has
+   * outside the object and its storage. On failure the alarm tries again with backoff, and
+   * `rethrow` passes the failure on (to DELETE's caller).
    */
-  async #checkHeld(taskId: string): Promise<void> {
-    const due = this.#holds.nextCheckAt();
-    if (due === null || due > Date.now()) return;
-    for (const { subscription, event } of this.#holds.heldFor()) {
-      const health = subscriberHealth(this.env, subscription);
-      if ((await health.status(subscription)).state === "active") {
-        this.#holds.release(subscription);
-      } else {
-        await health.hold(subscription, taskId, event);
-        this.#holds.checked(subscription);
-      }
+  async #eraseOrRetry(rethrow = false): Promise<void> {
+    const task = this.#events.task();
+    if (task !== null) this.#beginErasure(task.task_id);
+    try {
+      await this.#erasure.finish();
+      this.#alarm.settle(true);
+    } catch (err) {
+      this.#alarm.settle(false);
+      console.error("erasing the task failed; the alarm tries again", errorText(err));
+      this.#scheduleAlarm();
+      if (rethrow) throw err;
     }
-  }
-
-  /** Records what a poll of GoAPI said, as a webhook with that content; the error if it cannot. */
-  #recordPolled(task: TaskRow, body: unknown): string | null {
-    const accepted = acceptGoapiBody(body, secretsToRemove(this.env));
-    if (!accepted.ok) return `GoAPI's answer is not a task: ${accepted.error}`;
-    this.recordEvent(accepted.event, accepted.payload, task.base_url, "poll");
-    return null;
   }
 
   #imageViews(task: TaskRow) {

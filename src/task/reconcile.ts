@@ -1,15 +1,13 @@
 // Reconciliation: a task that has gone silent is polled at GoAPI by its alarm, at the times
 // planPoll gives, and what GoAPI says is recorded like a webhook. Nothing here runs, and no alarm
 // is set for it, while GOAPI_API_KEY is unset or once the task is terminal.
-import { type GoapiApi, goapiApi } from "../config";
+import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
-import { isTerminal } from "../goapi/events";
+import { acceptGoapiBody } from "../goapi/accept";
+import { isTerminal, type TaskEvent } from "../goapi/events";
 import { fetchTask } from "../upstream/goapi-client";
 import { type PollPlan, planPoll } from "../upstream/poll-policy";
 import type { ReconcileRow, TaskRow } from "./schema";
-
-/** GoAPI's answer about the task, as the body of a unified-API webhook with that content. */
-export type Polled = { ok: true; body: unknown } | { ok: false; error: string };
 
 export class TaskReconcile {
   readonly #sql: SqlStorage;
@@ -29,10 +27,14 @@ export class TaskReconcile {
   }
 
   /**
-   * Polls GoAPI if the task's poll is due, handing GoAPI's answer to `record` (which records it
-   * like a webhook), and notes the poll and its error, if any, for the next plan.
+   * Polls GoAPI if the task's poll is due, handing what it says to `record` exactly as a webhook
+   * with that content would be recorded, and notes the poll and its error, if any, for the next
+   * plan.
    */
-  async pollIfDue(task: TaskRow, record: (body: unknown) => string | null): Promise<void> {
+  async pollIfDue(
+    task: TaskRow,
+    record: (event: TaskEvent, payload: string) => void,
+  ): Promise<void> {
     const api = goapiApi(this.#env);
     if (api === null) return;
     const plan = this.#plan(task, api);
@@ -41,7 +43,12 @@ export class TaskReconcile {
     let error: string | null = null;
     if (!answer.ok) error = `${answer.kind}: ${answer.message}`;
     else if (answer.data.task_id !== task.task_id) error = "GoAPI answered about another task";
-    else error = record({ timestamp: Math.floor(Date.now() / 1000), data: answer.data });
+    else {
+      const body = { timestamp: Math.floor(Date.now() / 1000), data: answer.data };
+      const accepted = acceptGoapiBody(body, secretsToRemove(this.#env));
+      if (accepted.ok) record(accepted.event, accepted.payload);
+      else error = `GoAPI's answer is not a task: ${accepted.error}`;
+    }
     if (error !== null) console.warn(`task ${task.task_id}: polling GoAPI failed: ${error}`);
     const row = this.#row(task);
     this.#sql.exec(

@@ -6,7 +6,7 @@ import type { DeliveryState, EventSource, ImageState } from "../contract";
 import type { EventType, TaskStatus } from "../goapi/events";
 
 /** The version of the tables below; a database made by this code starts at it. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The tables of a new task. */
 const SCHEMA = `
@@ -94,6 +94,26 @@ CREATE TABLE deliveries (
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   PRIMARY KEY (event_id, subscription)
 );
+
+-- The task's row in the cross-task index (D1): whether the index is behind this task, and what
+-- was written there last. dirty_since is when the first change not yet written happened (NULL
+-- when the index is up to date); version grows with every write (see nextIndexVersion).
+CREATE TABLE index_sync (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  dirty_since INTEGER,                  -- epoch ms
+  written     TEXT,                     -- the entry last written, as JSON; NULL: never
+  written_at  INTEGER NOT NULL DEFAULT 0,
+  version     INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO index_sync (id) VALUES (1);
+
+-- One row while the task is being erased (DELETE /v1/tasks/{id} or RETENTION_DAYS): its other
+-- rows are gone already; what it has outside (R2 objects, its index row, dead letters) is
+-- removed next, and the alarm tries again until that is done and the storage is deleted.
+CREATE TABLE erasure (
+  task_id    TEXT NOT NULL,
+  started_at TEXT NOT NULL
+);
 `;
 
 /**
@@ -118,6 +138,20 @@ const UPGRADES: ReadonlyMap<number, string> = new Map([
      ALTER TABLE events ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook';
      CREATE TABLE reconcile (id INTEGER PRIMARY KEY CHECK (id = 1), polls INTEGER NOT NULL,
        streak INTEGER NOT NULL, last_poll_at INTEGER NOT NULL, last_error TEXT);`,
+  ],
+  // The cross-task index and erasure. A task recorded before the index is written to it at
+  // its next alarm (dirty since 0: due at once).
+  [
+    2,
+    `CREATE TABLE index_sync (
+       id          INTEGER PRIMARY KEY CHECK (id = 1),
+       dirty_since INTEGER,
+       written     TEXT,
+       written_at  INTEGER NOT NULL DEFAULT 0,
+       version     INTEGER NOT NULL DEFAULT 0
+     );
+     INSERT INTO index_sync (id, dirty_since) VALUES (1, 0);
+     CREATE TABLE erasure (task_id TEXT NOT NULL, started_at TEXT NOT NULL);`,
   ],
 ]);
 
@@ -214,4 +248,11 @@ export type DeliveryRow = {
   held: "paused" | null;
   held_at: number | null;
   probe: number;
+};
+
+export type IndexSyncRow = {
+  dirty_since: number | null;
+  written: string | null;
+  written_at: number;
+  version: number;
 };

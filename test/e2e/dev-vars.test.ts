@@ -1,5 +1,6 @@
 // `npm run dev` as a user runs it: a subscriber key kept in .dev.vars (as SUBSCRIPTIONS names it,
-// env:GALLERY_WEBHOOK_SECRET) is loaded, and deliveries go out signed with it.
+// env:GALLERY_WEBHOOK_SECRET) is loaded, and deliveries go out signed with it; the task index's
+// migrations are applied, so the task list answers on a fresh copy.
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import { Webhook } from "standardwebhooks";
@@ -101,5 +102,23 @@ describe("npm run dev", () => {
     expect(lastError).toBe(
       `connection to 127.0.0.1:${closed} refused or dropped before it answered`,
     );
+  });
+
+  it("applies the task index's D1 migrations itself: the task list and console work at once", async () => {
+    if (dev === undefined) throw new Error("npm run dev did not start");
+    const headers = { authorization: "Bearer dev-admin-token" };
+    let listed = false;
+    const deadline = Date.now() + 15_000;
+    while (!listed && Date.now() < deadline) {
+      const response = await fetch(`${dev.url}/v1/tasks`, { headers });
+      expect(response.status, dev.output()).toBe(200);
+      const page = (await response.json()) as { items: unknown[] };
+      listed = page.items.length === 1;
+      if (!listed) await new Promise((done) => setTimeout(done, 200));
+    }
+    expect(listed, dev.output()).toBe(true);
+    const home = await fetch(`${dev.url}/`);
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain("Sign in to midhook");
   });
 });

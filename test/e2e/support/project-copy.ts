@@ -11,6 +11,7 @@ const COPIED = [
   "src",
   "scripts",
   "samples",
+  "migrations",
   "package.json",
   "wrangler.toml",
   "tsconfig.json",

@@ -1,0 +1,33 @@
+// `npm run deploy`: applies the task index's migrations (migrations/) to the remote D1 database
+// midhook-index, then `wrangler deploy`, so the Worker never runs against an older schema.
+// Arguments after `--` go to wrangler deploy. Stops first, saying what to do, while wrangler.toml
+// still holds the placeholder database id.
+import { spawnSync } from "node:child_process";
+import { unstable_readConfig } from "wrangler";
+
+const PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000";
+
+const config = unstable_readConfig({ config: "wrangler.toml" }, { hideWarnings: true });
+const index = config.d1_databases.find(
+  (database: { binding: string }) => database.binding === "INDEX",
+);
+if (index?.database_id === undefined || index.database_id === PLACEHOLDER_ID) {
+  console.error(
+    [
+      "wrangler.toml has no real database_id for the INDEX database yet. Create it once with",
+      "  npx wrangler d1 create midhook-index",
+      'and put the id it prints in wrangler.toml ([[d1_databases]] database_id = "..."), then run',
+      "npm run deploy again.",
+    ].join("\n"),
+  );
+  process.exit(1);
+}
+
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+for (const args of [
+  ["d1", "migrations", "apply", "midhook-index", "--remote"],
+  ["deploy", ...process.argv.slice(2)],
+]) {
+  const run = spawnSync("wrangler", args, { stdio: "inherit", env });
+  if (run.status !== 0) process.exit(run.status ?? 1);
+}

@@ -1,0 +1,108 @@
+// The console's gates: off while ADMIN_TOKEN is unset, a signed-in session for every page, and
+// for every state-changing request the same origin and the session's CSRF token. Also the
+// headers every console page carries and the HTML error answer.
+import type { Context } from "hono";
+import { getCookie } from "hono/cookie";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { adminToken } from "../config";
+import { readForm } from "../console/form";
+import { NOTICES } from "../console/format";
+import { ConsoleOffPage, ErrorPage, SignInPage } from "../console/pages";
+import {
+  csrfMatches,
+  fromSameOrigin,
+  readSession,
+  SESSION_COOKIE,
+  type Session,
+} from "../console/session";
+import { ApiError, errorText } from "../lib/errors";
+
+export type ConsoleEnv = {
+  Bindings: Env;
+  Variables: { session: Session; form: URLSearchParams };
+};
+
+/** Page headers: nothing from elsewhere runs, the page is never framed, cached or sniffed. */
+function pageHeaders(c: Context<ConsoleEnv>): void {
+  const url = new URL(c.req.url);
+  const socket = `${url.protocol === "https:" ? "wss:" : "ws:"}//${url.host}`;
+  c.header(
+    "content-security-policy",
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' ${socket}; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
+  );
+  c.header("x-content-type-options", "nosniff");
+  c.header("referrer-policy", "same-origin");
+  c.header("x-frame-options", "DENY");
+  c.header("cache-control", "no-store");
+}
+
+/** 503 and a page saying how to turn the console on while ADMIN_TOKEN is unset. */
+export const consoleOn = createMiddleware<ConsoleEnv>(async (c, next) => {
+  pageHeaders(c);
+  if (adminToken(c.env) === null) return c.html(<ConsoleOffPage />, 503);
+  await next();
+});
+
+/** The admin token, once consoleOn let the request through. */
+export function tokenOf(c: Context<ConsoleEnv>): string {
+  return adminToken(c.env) ?? "";
+}
+
+/**
+ * A valid session, or: the sign-in form for a page (coming back to it afterwards), 401 for the
+ * page's script (its panel and WebSocket), and the form with a notice for an expired POST.
+ */
+export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
+  const session = await readSession(getCookie(c, SESSION_COOKIE), tokenOf(c), Date.now());
+  if (session === null) {
+    const url = new URL(c.req.url);
+    if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {
+      return c.text("sign in again", 401);
+    }
+    if (c.req.method === "GET") {
+      // A notice (say, "Signed out.") is shown on the form, not carried past it.
+      const notice = NOTICES[url.searchParams.get("notice") ?? ""] ?? null;
+      url.searchParams.delete("notice");
+      return c.html(<SignInPage next={url.pathname + url.search} notice={notice} />);
+    }
+    return c.html(<SignInPage error="Your session has ended. Sign in again." />, 401);
+  }
+  c.set("session", session);
+  await next();
+});
+
+/** A POST from a page of this console: same origin, and the session's CSRF token in `csrf`. */
+export const csrfChecked = createMiddleware<ConsoleEnv>(async (c, next) => {
+  if (!fromSameOrigin(c.req.raw)) {
+    throw new ApiError(403, "forbidden", "this request did not come from the console's own pages");
+  }
+  const form = await readForm(c.req.raw);
+  if (!csrfMatches(c.get("session"), form.get("csrf") ?? undefined)) {
+    throw new ApiError(403, "forbidden", "this form is out of date: reload the page and try again");
+  }
+  c.set("form", form);
+  await next();
+});
+
+/** The console's error answer: an HTML page with the status and message of an ApiError. */
+export function consoleError(err: Error, c: Context<ConsoleEnv>): Response | Promise<Response> {
+  pageHeaders(c);
+  const session = c.get("session") ?? null;
+  if (err instanceof ApiError || err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode;
+    const title =
+      status === 404 ? "Not found" : status === 403 ? "Not allowed" : "Could not do that";
+    return c.html(<ErrorPage title={title} message={err.message} session={session} />, status);
+  }
+  console.error("unhandled console error", c.req.method, c.req.path, errorText(err));
+  return c.html(
+    <ErrorPage
+      title="Something went wrong"
+      message="An internal error occurred."
+      session={session}
+    />,
+    500,
+  );
+}

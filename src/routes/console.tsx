@@ -1,0 +1,145 @@
+// The console at `/`: sign-in and sign-out, the gallery of tasks, a task's page with its live
+// WebSocket, the dead letters, and the POSTs of their buttons. HTML pages with a session cookie,
+// over the same operations as the admin API (./tasks, ./dead-letters).
+import { Hono } from "hono";
+import { taskObject } from "../bindings";
+import { assetAt } from "../console/assets";
+import { DeadLettersPage } from "../console/dead-letters";
+import { readForm, safeNext } from "../console/form";
+import { NOTICES } from "../console/format";
+import { GalleryPage } from "../console/gallery";
+import { SignInPage } from "../console/pages";
+import { createSession, fromSameOrigin, sessionCookieHeader } from "../console/session";
+import { TaskPage, TaskPanel } from "../console/task-page";
+import { matchesAnySecret } from "../lib/constant-time";
+import { ApiError } from "../lib/errors";
+import {
+  type ConsoleEnv,
+  consoleError,
+  consoleOn,
+  csrfChecked,
+  signedIn,
+  tokenOf,
+} from "./console-gate";
+import { listDeadLetters, replayDeadLetter } from "./dead-letters";
+import { deleteTask, listTasks, redeliverTask, taskId } from "./tasks";
+
+/** Tasks per gallery page: a multiple of 2, 3, 4 and 6 columns. */
+const GALLERY_PAGE = "48";
+
+export const consolePages = new Hono<ConsoleEnv>();
+consolePages.onError(consoleError);
+
+for (const path of ["/console.css", "/console.js", "/favicon.svg"]) {
+  consolePages.get(path, (c) => {
+    const asset = assetAt(path);
+    if (asset === undefined) return c.notFound();
+    // A URL with the right version never changes; without one, look again each time.
+    const versioned = c.req.query("v") !== undefined;
+    return c.body(asset.body, 200, {
+      "content-type": asset.type,
+      "cache-control": versioned ? "public, max-age=31536000, immutable" : "no-cache",
+      "x-content-type-options": "nosniff",
+    });
+  });
+}
+
+const notice = (key: string | undefined) => (key === undefined ? null : (NOTICES[key] ?? null));
+
+consolePages.get("/", consoleOn, signedIn, async (c) => {
+  const status = c.req.query("status") || undefined;
+  const cursor = c.req.query("cursor") || undefined;
+  const page = await listTasks(c.env, { status, cursor, limit: GALLERY_PAGE });
+  return c.html(
+    <GalleryPage
+      page={page}
+      status={status ?? null}
+      paged={cursor !== undefined}
+      session={c.get("session")}
+      now={Date.now()}
+      notice={notice(c.req.query("notice"))}
+    />,
+  );
+});
+
+consolePages.post("/sign-in", consoleOn, async (c) => {
+  if (!fromSameOrigin(c.req.raw)) {
+    throw new ApiError(403, "forbidden", "sign in from the console's own page");
+  }
+  const form = await readForm(c.req.raw);
+  const next = safeNext(form.get("next"));
+  if (!(await matchesAnySecret(form.get("token") ?? "", [tokenOf(c)]))) {
+    return c.html(<SignInPage error="That is not the admin token." next={next} />, 401);
+  }
+  const { cookie } = await createSession(tokenOf(c), Date.now());
+  c.header("set-cookie", sessionCookieHeader(cookie, c.req.url));
+  return c.redirect(next, 303);
+});
+
+consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, (c) => {
+  c.header("set-cookie", sessionCookieHeader(null, c.req.url));
+  return c.redirect("/?notice=signed-out", 303);
+});
+
+consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
+  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  if (view === null) throw new ApiError(404, "not_found", "There is no such task.");
+  return c.html(
+    <TaskPage
+      view={view}
+      session={c.get("session")}
+      now={Date.now()}
+      notice={notice(c.req.query("notice"))}
+    />,
+  );
+});
+
+// The task page's script reads the panel again after each change its WebSocket announces.
+consolePages.get("/tasks/:taskId/panel", consoleOn, signedIn, async (c) => {
+  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  if (view === null) return c.text("no such task", 404);
+  return c.html(<TaskPanel view={view} now={Date.now()} />);
+});
+
+// The WebSocket is the task object's own (hibernation API): the upgrade goes straight to it.
+consolePages.get("/tasks/:taskId/live", consoleOn, signedIn, (c) => {
+  const origin = c.req.header("origin");
+  if (origin !== undefined && origin !== new URL(c.req.url).origin) {
+    return c.text("cross-origin WebSocket refused", 403);
+  }
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    return c.text("expected a WebSocket upgrade", 426);
+  }
+  return taskObject(c.env, taskId(c.req.param("taskId"))).fetch(c.req.raw);
+});
+
+consolePages.post("/tasks/:taskId/redeliver", consoleOn, signedIn, csrfChecked, async (c) => {
+  const id = taskId(c.req.param("taskId"));
+  const restarted = await redeliverTask(c.env, id);
+  const done = restarted.length > 0 ? "redelivered" : "nothing-redelivered";
+  return c.redirect(`/tasks/${encodeURIComponent(id)}?notice=${done}`, 303);
+});
+
+consolePages.post("/tasks/:taskId/delete", consoleOn, signedIn, csrfChecked, async (c) => {
+  await deleteTask(c.env, taskId(c.req.param("taskId")));
+  return c.redirect("/?notice=deleted", 303);
+});
+
+consolePages.get("/dead-letters", consoleOn, signedIn, async (c) => {
+  const cursor = c.req.query("cursor") || undefined;
+  const page = await listDeadLetters(c.env, { cursor, limit: "50" });
+  return c.html(
+    <DeadLettersPage
+      page={page}
+      paged={cursor !== undefined}
+      session={c.get("session")}
+      now={Date.now()}
+      notice={notice(c.req.query("notice"))}
+    />,
+  );
+});
+
+consolePages.post("/dead-letters/:id/replay", consoleOn, signedIn, csrfChecked, async (c) => {
+  await replayDeadLetter(c.env, c.req.param("id"));
+  return c.redirect("/dead-letters?notice=replayed", 303);
+});

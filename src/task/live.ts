@@ -1,0 +1,87 @@
+// The console's live view of a task: WebSockets accepted by the task's object with the
+// hibernation API, so an open page costs nothing while the task is quiet. Each socket gets the
+// task view when it connects and again after every change; when the task is erased, it is told
+// so and closed.
+import type { LiveMessage, TaskView } from "../contract";
+
+/** Open pages per task; more are refused (a page reconnects with backoff). */
+const MAX_SOCKETS = 32;
+
+export class TaskLive {
+  readonly #ctx: DurableObjectState;
+  /** A broadcast is scheduled: changes made meanwhile are sent together, once. */
+  #scheduled = false;
+
+  constructor(ctx: DurableObjectState) {
+    this.#ctx = ctx;
+    // Keep-alive pings are answered without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  /** Accepts the WebSocket upgrade `request` and sends `view` on it at once. */
+  accept(request: Request, view: TaskView): Response {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    if (this.#ctx.getWebSockets().length >= MAX_SOCKETS) {
+      return new Response("too many open pages for this task", { status: 429 });
+    }
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.#ctx.acceptWebSocket(server);
+    server.send(message({ type: "task", task: view }));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * The task changed: sends `read()` to every open page, once for all the changes made in this
+   * turn, after the change is answered. Nothing to do (not even a read) when no page is open.
+   */
+  changed(read: () => TaskView | null): void {
+    if (this.#scheduled || this.#ctx.getWebSockets().length === 0) return;
+    this.#scheduled = true;
+    setTimeout(() => {
+      this.#scheduled = false;
+      const view = read();
+      if (view !== null) this.#send({ type: "task", task: view });
+    }, 0);
+  }
+
+  /** The task was erased: every page is told, and its socket closed. */
+  erased(taskId: string): void {
+    this.#send({ type: "deleted", task_id: taskId });
+    for (const socket of this.#ctx.getWebSockets()) {
+      try {
+        socket.close(1000, "task erased");
+      } catch {
+        // already closing
+      }
+    }
+  }
+
+  /** A page went away: its socket is closed on this side too. */
+  closed(socket: WebSocket, code: number): void {
+    try {
+      socket.close(code === 1005 || code === 1006 ? 1000 : code, "closing");
+    } catch {
+      // already closed
+    }
+  }
+
+  #send(payload: LiveMessage): void {
+    const text = message(payload);
+    for (const socket of this.#ctx.getWebSockets()) trySend(socket, text);
+  }
+}
+
+function message(payload: LiveMessage): string {
+  return JSON.stringify(payload);
+}
+
+/** A socket may be closing while we send: that page reconnects and reads the view then. */
+function trySend(socket: WebSocket, text: string): void {
+  try {
+    socket.send(text);
+  } catch {
+    // closed meanwhile
+  }
+}

@@ -1,0 +1,377 @@
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { deadLetterLog } from "../src/bindings";
+import type { LiveMessage } from "../src/contract";
+import { overrideEnv } from "./support/env";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import { ADMIN_TOKEN } from "./support/keys";
+import { eventually, pngBytes, serveImage } from "./support/network";
+import { adminGet, ingest, newTaskId } from "./support/requests";
+
+const ORIGIN = "https://midhook.test";
+
+interface Browser {
+  cookie: string;
+  csrf: string;
+}
+
+function request(path: string, init: RequestInit & { cookie?: string } = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.cookie) headers.set("cookie", init.cookie);
+  return exports.default.fetch(`${ORIGIN}${path}`, { ...init, headers, redirect: "manual" });
+}
+
+function postForm(
+  path: string,
+  fields: Record<string, string>,
+  options: { cookie?: string; origin?: string | null } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+  };
+  const origin = options.origin === undefined ? ORIGIN : options.origin;
+  if (origin !== null) headers.origin = origin;
+  return request(path, {
+    method: "POST",
+    headers,
+    body: new URLSearchParams(fields).toString(),
+    cookie: options.cookie,
+  });
+}
+
+function csrfOf(html: string): string {
+  const match = /name="csrf" value="([^"]+)"/.exec(html);
+  if (!match?.[1]) throw new Error("no CSRF token on the page");
+  return match[1];
+}
+
+/** Signs in with the admin token and reads the CSRF token off the gallery. */
+async function signIn(): Promise<Browser> {
+  const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next: "/" });
+  expect(response.status).toBe(303);
+  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+  const page = await request("/", { cookie });
+  expect(page.status).toBe(200);
+  return { cookie, csrf: csrfOf(await page.text()) };
+}
+
+function finished(taskId: string) {
+  const body = clone(fixtures.v2Finished);
+  body.task_id = taskId;
+  const png = () => new Response(pngBytes(2048), { headers: { "content-type": "image/png" } });
+  body.task_result.image_url = serveImage(`/${taskId}/grid.png`, png);
+  return body;
+}
+
+describe("signing in", () => {
+  it("shows a labelled sign-in form to a visitor without a session", async () => {
+    const response = await request("/");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+    const html = await response.text();
+    expect(html).toContain('<label for="token">Admin token</label>');
+    expect(html).toContain('type="password"');
+    expect(html).not.toContain(ADMIN_TOKEN);
+  });
+
+  it("answers 401 and the form again for a wrong token", async () => {
+    for (const token of ["", "wrong", ADMIN_TOKEN.slice(1), `${ADMIN_TOKEN} `]) {
+      const response = await postForm("/sign-in", { token });
+      expect(response.status, token).toBe(401);
+      expect(response.headers.get("set-cookie")).toBeNull();
+      expect(await response.text()).toContain("That is not the admin token.");
+    }
+  });
+
+  it("sets a signed HttpOnly SameSite=Strict Secure cookie for 12 hours that is not the token", async () => {
+    const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next: "/dead-letters" });
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/dead-letters");
+    const cookie = response.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^midhook_session=v1\.\d+\.[\w-]+\.[\w-]+; /);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Strict");
+    expect(cookie).toContain("Secure");
+    expect(cookie).toContain("Max-Age=43200");
+    expect(cookie).not.toContain(ADMIN_TOKEN);
+  });
+
+  it("leaves Secure out only on plain http to the local machine", async () => {
+    for (const origin of ["http://localhost:8787", "http://127.0.0.1:9000"]) {
+      const response = await exports.default.fetch(`${origin}/sign-in`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", origin },
+        body: `token=${ADMIN_TOKEN}`,
+        redirect: "manual",
+      });
+      expect(response.status).toBe(303);
+      expect(response.headers.get("set-cookie")).not.toContain("Secure");
+    }
+  });
+
+  it("never sends a signed-in visitor to another site afterwards", async () => {
+    for (const next of ["https://evil.test/", "//evil.test/", "/\\evil.test"]) {
+      const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next });
+      expect(response.headers.get("location")).toBe("/");
+    }
+  });
+
+  it("refuses a sign-in posted from another origin", async () => {
+    const response = await postForm(
+      "/sign-in",
+      { token: ADMIN_TOKEN },
+      { origin: "https://evil.test" },
+    );
+    expect(response.status).toBe(403);
+    expect(response.headers.get("set-cookie")).toBeNull();
+  });
+
+  it("treats a tampered or foreign cookie as no session", async () => {
+    const { cookie } = await signIn();
+    const tampered = cookie.replace(/\.(\d+)\./, (_, expires) => `.${Number(expires) + 3600}.`);
+    for (const forged of [
+      tampered,
+      "midhook_session=v1.9999999999.aaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+      `midhook_session=${ADMIN_TOKEN}`,
+    ]) {
+      const response = await request("/", { cookie: forged });
+      expect(await response.text()).toContain("Sign in to midhook");
+    }
+  });
+
+  it("signs out: the cookie is cleared", async () => {
+    const browser = await signIn();
+    const response = await postForm(
+      "/sign-out",
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(response.status).toBe(303);
+    expect(response.headers.get("set-cookie")).toMatch(/^midhook_session=; .*Max-Age=0/);
+  });
+
+  it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {
+    overrideEnv({ ADMIN_TOKEN: "" });
+    const response = await request("/");
+    expect(response.status).toBe(503);
+    expect(await response.text()).toContain("ADMIN_TOKEN");
+    expect((await postForm("/sign-in", { token: "" })).status).toBe(503);
+  });
+});
+
+describe("CSRF", () => {
+  it("refuses a POST without the session's token, with another one, or from another origin", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const attempts = [
+      postForm(`/tasks/${taskId}/delete`, {}, { cookie: browser.cookie }),
+      postForm(`/tasks/${taskId}/delete`, { csrf: "x".repeat(43) }, { cookie: browser.cookie }),
+      postForm(
+        `/tasks/${taskId}/delete`,
+        { csrf: browser.csrf },
+        { cookie: browser.cookie, origin: "https://evil.test" },
+      ),
+      postForm(
+        `/tasks/${taskId}/delete`,
+        { csrf: browser.csrf },
+        { cookie: browser.cookie, origin: null },
+      ),
+    ];
+    for (const response of await Promise.all(attempts)) {
+      expect(response.status).toBe(403);
+      expect(response.headers.get("content-type")).toMatch(/^text\/html/);
+    }
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(200);
+    // Without a session at all: the form, not the action.
+    const anonymous = await postForm(`/tasks/${taskId}/delete`, { csrf: browser.csrf });
+    expect(anonymous.status).toBe(401);
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(200);
+  });
+});
+
+describe("console pages", () => {
+  it("carry a policy that runs only the Worker's own script, styles and images", async () => {
+    const browser = await signIn();
+    const response = await request("/", { cookie: browser.cookie });
+    const policy = response.headers.get("content-security-policy") ?? "";
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).toContain("frame-ancestors 'none'");
+    expect(response.headers.get("cache-control")).toBe("no-store");
+    const html = await response.text();
+    for (const asset of html.match(
+      /(?:href|src)="(\/(?:console\.css|console\.js|favicon\.svg)\?v=\w+)"/g,
+    ) ?? []) {
+      const path = asset.replace(/^(?:href|src)="/, "").replace(/"$/, "");
+      const file = await request(path);
+      expect(file.status, path).toBe(200);
+      expect(file.headers.get("cache-control")).toContain("immutable");
+    }
+    expect(html).not.toMatch(/https?:\/\/(?!midhook\.test)[^"]*\.(?:js|css)/);
+  });
+
+  it("shows the gallery from the index: thumbnails lazy-loaded, status filter, task links", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(finished(taskId));
+    const html = await eventually(async () => {
+      const page = await (await request("/?status=completed", { cookie: browser.cookie })).text();
+      return page.includes(`/images/${taskId}/main.png`) ? page : undefined;
+    });
+    expect(html).toContain(`href="/tasks/${taskId}"`);
+    expect(html).toMatch(
+      new RegExp(
+        `<img src="/images/${taskId}/main.png" alt="Result of imagine task [^"]+" loading="lazy"`,
+      ),
+    );
+    expect(html).toContain('<option value="completed" selected="">');
+    const failedOnly = await (await request("/?status=failed", { cookie: browser.cookie })).text();
+    expect(failedOnly).not.toContain(taskId);
+    expect((await request("/?status=nope", { cookie: browser.cookie })).status).toBe(400);
+  });
+
+  it("shows a task page: images, the timeline with duplicates, stale and source, deliveries, buttons", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 60));
+    await ingest(v2Event(taskId, "processing", 60));
+    await ingest(v2Event(taskId, "processing", 40));
+    await ingest(finished(taskId));
+    const html = await eventually(async () => {
+      const page = await (await request(`/tasks/${taskId}`, { cookie: browser.cookie })).text();
+      return page.includes(`/images/${taskId}/main.png`) ? page : undefined;
+    });
+    expect(html).toContain(`<code>${taskId}</code>`);
+    expect(html).toMatch(/<td class="num">1<\/td>/); // the 60% event's duplicate
+    expect(html).toContain(">stale</span>");
+    expect(html).toContain("<td>webhook</td>");
+    expect(html).toContain(">task.completed</span>");
+    expect(html).toMatch(/<button type="submit">Redeliver<\/button>/);
+    expect(html).toMatch(/<button type="submit" class="danger">Delete<\/button>/);
+    expect(html).toContain("<td>all</td>");
+    expect((await request("/tasks/never-seen", { cookie: browser.cookie })).status).toBe(404);
+  });
+
+  it("deletes a task from its page, then sends the visitor to the gallery", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(finished(taskId));
+    const response = await postForm(
+      `/tasks/${taskId}/delete`,
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe("/?notice=deleted");
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+  });
+
+  it("redelivers a task's events from its page", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const response = await postForm(
+      `/tasks/${taskId}/redeliver`,
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(response.status).toBe(303);
+    expect(response.headers.get("location")).toBe(`/tasks/${taskId}?notice=redelivered`);
+  });
+
+  it("lists dead letters with a Replay button that takes one off the list", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    const id = await deadLetterLog(env).add({
+      task_id: taskId,
+      event,
+      subscription: "all",
+      attempts: 10,
+      last_status: 503,
+      last_error: "HTTP 503 <script>alert(1)</script>",
+      failed_at: new Date().toISOString(),
+    });
+    const page = await (await request("/dead-letters", { cookie: browser.cookie })).text();
+    expect(page).toContain(`action="/dead-letters/${id}/replay"`);
+    expect(page).toContain("HTTP 503 &lt;script&gt;");
+    const response = await postForm(
+      `/dead-letters/${id}/replay`,
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(response.status).toBe(303);
+    expect(await deadLetterLog(env).get(id)).toBeNull();
+    const again = await postForm(
+      `/dead-letters/${id}/replay`,
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(again.status).toBe(404);
+  });
+});
+
+describe("live updates", () => {
+  async function openSocket(taskId: string, cookie: string) {
+    const response = await request(`/tasks/${taskId}/live`, {
+      headers: { upgrade: "websocket", origin: ORIGIN },
+      cookie,
+    });
+    expect(response.status).toBe(101);
+    const socket = response.webSocket;
+    if (!socket) throw new Error("no WebSocket");
+    const messages: LiveMessage[] = [];
+    socket.addEventListener("message", (event) => {
+      messages.push(JSON.parse(String(event.data)));
+    });
+    socket.accept();
+    return { socket, messages };
+  }
+
+  it("sends the task's view when a page connects and again after each new event", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    const { socket, messages } = await openSocket(taskId, browser.cookie);
+    await eventually(() => (messages.length >= 1 ? true : undefined));
+    expect(messages[0]).toMatchObject({ type: "task", task: { task_id: taskId, progress: 10 } });
+
+    await ingest(v2Event(taskId, "processing", 70));
+    const update = await eventually(() =>
+      messages.find((m) => m.type === "task" && m.task.progress === 70),
+    );
+    expect(update).toMatchObject({ task: { status: "processing", events: [{}, {}] } });
+
+    await ingest(finished(taskId));
+    await eventually(() =>
+      messages.find(
+        (m) => m.type === "task" && m.task.images.some((image) => image.state === "stored"),
+      ),
+    );
+    const panel = await request(`/tasks/${taskId}/panel`, { cookie: browser.cookie });
+    expect(await panel.text()).toContain(`/images/${taskId}/main.png`);
+
+    await postForm(`/tasks/${taskId}/delete`, { csrf: browser.csrf }, { cookie: browser.cookie });
+    await eventually(() => messages.find((m) => m.type === "deleted"));
+    socket.close();
+  });
+
+  it("refuses a WebSocket without a session, from another origin, or for an unknown task", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const upgrade = { upgrade: "websocket" };
+    expect((await request(`/tasks/${taskId}/live`, { headers: upgrade })).status).toBe(401);
+    const foreign = await request(`/tasks/${taskId}/live`, {
+      headers: { ...upgrade, origin: "https://evil.test" },
+      cookie: browser.cookie,
+    });
+    expect(foreign.status).toBe(403);
+    const unknown = await request(`/tasks/${newTaskId()}/live`, {
+      headers: upgrade,
+      cookie: browser.cookie,
+    });
+    expect(unknown.status).toBe(404);
+  });
+});

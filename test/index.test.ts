@@ -1,0 +1,391 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import { deadLetterLog, taskObject } from "../src/bindings";
+import type { TaskIndexEntry, TaskListPage } from "../src/contract";
+import { parseGoapiPayload } from "../src/goapi/normalize";
+import type { TaskObject } from "../src/index";
+import { migrate } from "../src/task/schema";
+import { upsertIndexEntry } from "../src/task-index/store";
+import { overrideEnv } from "./support/env";
+import { clone, fixtures, v2Event } from "./support/fixtures";
+import { ADMIN_TOKEN } from "./support/keys";
+import { eventually, pngBytes, serveImage } from "./support/network";
+import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
+
+/** The task's row in the index, or null. */
+function indexRow(taskId: string) {
+  return env.INDEX.prepare("SELECT * FROM tasks WHERE task_id = ?")
+    .bind(taskId)
+    .first<TaskIndexEntry & { version: number }>();
+}
+
+async function listPage(query = ""): Promise<TaskListPage> {
+  const response = await adminGet(`/v1/tasks?${query}`);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return response.json();
+}
+
+function finishedWithImages(taskId: string) {
+  const body = clone(fixtures.v2Finished);
+  body.task_id = taskId;
+  const png = () => new Response(pngBytes(4096), { headers: { "content-type": "image/png" } });
+  body.task_result.image_url = serveImage(`/${taskId}/grid.png`, png);
+  body.task_result.image_urls = [serveImage(`/${taskId}/1.png`, png)] as never[];
+  return body;
+}
+
+function deleteTask(taskId: string, token = ADMIN_TOKEN): Promise<Response> {
+  return exports.default.fetch(`https://midhook.test/v1/tasks/${taskId}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${token}` },
+  });
+}
+
+/** Every table of the task's object with the rows it holds, and its alarm. */
+function objectContents(taskId: string) {
+  return runInDurableObject(taskObject(env, taskId), async (_, state) => {
+    const tables = state.storage.sql
+      .exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf%' ESCAPE '\\' AND name != 'sqlite_sequence'",
+      )
+      .toArray()
+      .map((row) => row.name);
+    const rows = Object.fromEntries(
+      tables
+        .filter((name) => !["schema_version", "index_sync"].includes(name))
+        .map((name) => [name, state.storage.sql.exec(`SELECT * FROM ${name}`).toArray().length]),
+    );
+    return { rows, alarm: await state.storage.getAlarm() };
+  });
+}
+
+describe("the cross-task index", () => {
+  it("lists a task within 5 s of its event, and its thumbnail once the main image is stored", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 30));
+    const listed = await eventually(async () => {
+      const page = await listPage("limit=100");
+      return page.items.find((item) => item.task_id === taskId);
+    }, 5_000);
+    expect(listed).toEqual({
+      task_id: taskId,
+      task_type: "imagine",
+      status: "processing",
+      progress: 30,
+      created_at: expect.stringMatching(/Z$/),
+      updated_at: expect.stringMatching(/Z$/),
+      thumbnail_url: null,
+    });
+
+    await ingest(finishedWithImages(taskId));
+    const done = await eventually(async () => {
+      const row = await indexRow(taskId);
+      return row?.thumbnail ? row : undefined;
+    });
+    expect(done).toMatchObject({ status: "completed", progress: 100, thumbnail: "main.png" });
+    const page = await listPage("status=completed&limit=100");
+    expect(page.items.find((item) => item.task_id === taskId)?.thumbnail_url).toBe(
+      `https://midhook.test/images/${taskId}/main.png`,
+    );
+    const image = await exports.default.fetch(`https://midhook.test/images/${taskId}/main.png`);
+    expect(image.status).toBe(200);
+  });
+
+  it("writes a burst of ten progress events to D1 once, not ten times", async () => {
+    await env.INDEX.exec(
+      "CREATE TABLE IF NOT EXISTS index_writes (task_id TEXT); CREATE TRIGGER IF NOT EXISTS count_inserts AFTER INSERT ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END; CREATE TRIGGER IF NOT EXISTS count_updates AFTER UPDATE ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END;",
+    );
+    const taskId = newTaskId();
+    // Recorded in one turn of the object: no alarm can run between them, however slow the
+    // machine (over the network they would share a write only if they came within a second).
+    await runInDurableObject(taskObject(env, taskId), (instance: TaskObject) => {
+      for (let progress = 0; progress < 100; progress += 10) {
+        const body = v2Event(taskId, "processing", progress);
+        const parsed = parseGoapiPayload(body);
+        if (!parsed.ok) throw new Error(parsed.error);
+        instance.recordEvent(parsed.value, JSON.stringify(body), "https://midhook.test");
+      }
+    });
+    await eventually(async () => ((await indexRow(taskId))?.progress === 90 ? true : undefined));
+    // Nothing else is due: no later write follows.
+    const sync = await runInDurableObject(taskObject(env, taskId), (_, state) =>
+      state.storage.sql.exec("SELECT dirty_since FROM index_sync").one(),
+    );
+    expect(sync.dirty_since).toBeNull();
+    const writes = await env.INDEX.prepare(
+      "SELECT COUNT(*) AS n FROM index_writes WHERE task_id = ?",
+    )
+      .bind(taskId)
+      .first<{ n: number }>();
+    expect(writes?.n).toBe(1);
+  });
+
+  it("writes an event that arrived while the alarm was busy, not the state the run began with", async () => {
+    // Progress events make no delivery here, so nothing but the index wants an alarm for them.
+    overrideEnv({
+      SUBSCRIPTIONS: JSON.stringify([
+        {
+          id: "created",
+          url: "https://subscriber.test/created",
+          secret: "env:ALL_WEBHOOK_SECRET",
+          events: ["task.created"],
+        },
+      ]),
+    });
+    const taskId = newTaskId();
+    let entered = () => {};
+    const sending = new Promise<void>((done) => {
+      entered = done;
+    });
+    let release = () => {};
+    const held = new Promise<void>((done) => {
+      release = done;
+    });
+    const sendBatch = env.DELIVERY_QUEUE.sendBatch.bind(env.DELIVERY_QUEUE);
+    vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockImplementationOnce(async (messages) => {
+      entered();
+      await held;
+      return sendBatch(messages);
+    });
+    await ingest(v2Event(taskId, "pending", 0));
+    await sending; // the alarm run is queueing the task.created delivery
+    await ingest(v2Event(taskId, "processing", 40));
+    await new Promise((done) => setTimeout(done, 1_200)); // the index write is due
+    release();
+    const row = await eventually(async () => {
+      const entry = await indexRow(taskId);
+      return entry?.progress === 40 ? entry : undefined;
+    }, 10_000);
+    expect(row).toMatchObject({ status: "processing" });
+  });
+
+  it("retries a failed index write until it lands", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
+    try {
+      await ingest(v2Event(taskId, "pending", 0));
+      await runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
+      });
+      await runDurableObjectAlarm(stub);
+      expect(
+        errors.mock.calls.some((call) => String(call).includes("updating the task index")),
+      ).toBe(true);
+      const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+      expect(retry).not.toBeNull();
+    } finally {
+      await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
+    }
+    await runDurableObjectAlarm(stub);
+    expect(await indexRow(taskId)).toMatchObject({ task_id: taskId, status: "pending" });
+  });
+
+  it("never lets a late write overwrite a newer one", async () => {
+    const taskId = newTaskId();
+    const entry: TaskIndexEntry = {
+      task_id: taskId,
+      task_type: "imagine",
+      status: "completed",
+      progress: 100,
+      created_at: "2026-01-01T00:00:00.000Z",
+      updated_at: "2026-01-01T00:01:00.000Z",
+      base_url: "https://midhook.test",
+      thumbnail: "main.png",
+    };
+    await upsertIndexEntry(env.INDEX, entry, 2);
+    await upsertIndexEntry(env.INDEX, { ...entry, status: "processing", progress: 40 }, 1);
+    expect(await indexRow(taskId)).toMatchObject({
+      status: "completed",
+      progress: 100,
+      version: 2,
+    });
+  });
+});
+
+describe("GET /v1/tasks", () => {
+  it("pages newest first with a cursor and filters by status", async () => {
+    const marker = `page-${crypto.randomUUID().slice(0, 8)}`;
+    // Rows far in the future: no other test's task comes between them.
+    for (let i = 0; i < 5; i++) {
+      await upsertIndexEntry(
+        env.INDEX,
+        {
+          task_id: `${marker}-${i}`,
+          task_type: "imagine",
+          status: i % 2 === 0 ? "failed" : "processing",
+          progress: i,
+          created_at: "2030-01-01T00:00:00.000Z",
+          updated_at: `2099-01-01T00:00:0${i}.000Z`,
+          base_url: "https://origin.test",
+          thumbnail: null,
+        },
+        1,
+      );
+    }
+    const seen: string[] = [];
+    let cursor: string | null = "";
+    while (cursor !== null && seen.length < 5) {
+      const page: TaskListPage = await listPage(`limit=2&cursor=${cursor}`);
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((item) => item.task_id).filter((id) => id.startsWith(marker)));
+      cursor = page.next_cursor;
+    }
+    expect(seen).toEqual([4, 3, 2, 1, 0].map((i) => `${marker}-${i}`));
+
+    const failed = await listPage("status=failed&limit=3");
+    expect(failed.items.map((item) => item.task_id)).toEqual(
+      [4, 2, 0].map((i) => `${marker}-${i}`),
+    );
+    expect(failed.items.every((item) => item.status === "failed")).toBe(true);
+  });
+
+  it("answers 400 for a status, cursor or limit it does not know, and 401 without the token", async () => {
+    for (const query of [
+      "status=done",
+      "cursor=abc",
+      "cursor=eyJ4IjoxfQ",
+      "limit=0",
+      "limit=101",
+    ]) {
+      const response = await adminGet(`/v1/tasks?${query}`);
+      expect(response.status, query).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { code: "invalid_request" } });
+    }
+    expect((await adminGet("/v1/tasks?status=&cursor=&limit=")).status).toBe(200);
+    expect((await adminGet("/v1/tasks", null)).status).toBe(401);
+  });
+
+  it("builds thumbnail URLs from PUBLIC_BASE_URL when it is set", async () => {
+    overrideEnv({ PUBLIC_BASE_URL: "https://img.example.com/" });
+    const taskId = `thumb-${crypto.randomUUID()}`;
+    await upsertIndexEntry(
+      env.INDEX,
+      {
+        task_id: taskId,
+        task_type: "imagine",
+        status: "completed",
+        progress: 100,
+        created_at: "2098-01-01T00:00:00.000Z",
+        updated_at: "2098-01-01T00:00:00.000Z",
+        base_url: "https://origin.test",
+        thumbnail: "main.webp",
+      },
+      1,
+    );
+    const page = await listPage("status=completed&limit=100");
+    expect(page.items.find((item) => item.task_id === taskId)?.thumbnail_url).toBe(
+      `https://img.example.com/images/${taskId}/main.webp`,
+    );
+  });
+});
+
+describe("DELETE /v1/tasks/{id}", () => {
+  it("erases the object's storage, the task's R2 objects, its index row and its dead letters", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 50));
+    await ingest(finishedWithImages(taskId));
+    await eventually(async () => ((await indexRow(taskId))?.thumbnail ? true : undefined));
+    await deadLetterLog(env).add({
+      task_id: taskId,
+      event: "evt_erased",
+      subscription: "all",
+      attempts: 1,
+      last_status: 500,
+      last_error: "HTTP 500",
+      failed_at: new Date().toISOString(),
+    });
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toHaveLength(2);
+
+    const response = await deleteTask(taskId);
+    expect(response.status).toBe(204);
+
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+    expect(await indexRow(taskId)).toBeNull();
+    expect((await deadLetterPage()).items.filter((item) => item.task_id === taskId)).toEqual([]);
+    expect(await objectContents(taskId)).toEqual({
+      rows: { task: 0, events: 0, images: 0, deliveries: 0, reconcile: 0, erasure: 0 },
+      alarm: null,
+    });
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+    expect((await deleteTask(taskId)).status).toBe(404);
+  });
+
+  it("drops pending deliveries, and records a later redelivery of the task afresh", async () => {
+    const taskId = newTaskId();
+    const first = await ingest(v2Event(taskId, "processing", 10));
+    expect((await deleteTask(taskId)).status).toBe(204);
+    const start = await taskObject(env, taskId).beginAttempt(first.event, "all", 1, 30_000);
+    expect(start).toEqual({ kind: "skip" });
+
+    const again = await ingest(v2Event(taskId, "processing", 10));
+    expect(again).toMatchObject({ duplicate: false, stale: false });
+    expect(again.event).not.toBe(first.event);
+    const view = await taskView(taskId);
+    expect(view.events).toHaveLength(1);
+  });
+
+  it("answers 401 without the token and 400 for an id that could escape a key prefix", async () => {
+    expect((await deleteTask("anything", "wrong")).status).toBe(401);
+    expect((await deleteTask("..%2Fetc")).status).toBe(400);
+  });
+});
+
+describe("RETENTION_DAYS", () => {
+  it("erases a task that many days after its last event", async () => {
+    overrideEnv({ RETENTION_DAYS: "30" });
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await ingest(finishedWithImages(taskId));
+    await eventually(async () => ((await indexRow(taskId))?.thumbnail ? true : undefined));
+    const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+    expect((alarm ?? 0) - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
+
+    // 31 days later, as far as the task knows.
+    await runInDurableObject(stub, (_, state) => {
+      const old = new Date(Date.now() - 31 * 24 * 3600_000).toISOString();
+      state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
+    });
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+    await runDurableObjectAlarm(stub);
+
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+    expect(await indexRow(taskId)).toBeNull();
+  });
+
+  it("keeps tasks forever when it is empty or not a whole number of days", async () => {
+    overrideEnv({ RETENTION_DAYS: "" });
+    for (const value of ["", "soon", "-1", "0", "1.5"]) {
+      env.RETENTION_DAYS = value;
+      const taskId = newTaskId();
+      await ingest(v2Event(taskId, "failed", 0));
+      await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+      const alarm = await runInDurableObject(taskObject(env, taskId), (_, state) =>
+        state.storage.getAlarm(),
+      );
+      expect(alarm, value).toBeNull();
+    }
+  });
+});
+
+describe("a task recorded before the index", () => {
+  it("is written to the index at its next alarm after the upgrade", async () => {
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await ingest(v2Event(taskId, "processing", 20));
+    await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+    await env.INDEX.prepare("DELETE FROM tasks WHERE task_id = ?").bind(taskId).run();
+    await runInDurableObject(stub, (_, state) => {
+      // What a version-2 database holds: no index_sync, no erasure.
+      const sql = state.storage.sql;
+      sql.exec("DROP TABLE index_sync; DROP TABLE erasure; UPDATE schema_version SET version = 2");
+      migrate(sql);
+      return state.storage.setAlarm(Date.now());
+    });
+    const row = await eventually(async () => (await indexRow(taskId)) ?? undefined);
+    expect(row).toMatchObject({ status: "processing", progress: 20 });
+  });
+});
