@@ -155,6 +155,9 @@ export interface SubscriptionHealthView {
   waiting: number;
 }
 
+/** One item of `GET /v1/subscriptions`: the subscription's id and URL (never a key), and its health. */
+export type SubscriptionItem = SubscriptionHealthView & { id: string; url: string };
+
 /** A delivery that started a new attempt series. */
 export interface RestartedDelivery {
   event: string;

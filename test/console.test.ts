@@ -1,10 +1,10 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { deadLetterLog } from "../src/bindings";
+import { deadLetterLog, subscriberHealth } from "../src/bindings";
 import type { LiveMessage } from "../src/contract";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
-import { ADMIN_TOKEN } from "./support/keys";
+import { ADMIN_TOKEN, ALL_KEY, GALLERY_KEY } from "./support/keys";
 import { eventually, pngBytes, serveImage } from "./support/network";
 import { adminGet, ingest, newTaskId } from "./support/requests";
 
@@ -309,6 +309,47 @@ describe("console pages", () => {
       { cookie: browser.cookie },
     );
     expect(again.status).toBe(404);
+  });
+});
+
+describe("a silent task's page", () => {
+  it("says when GoAPI is polled next for a task that is not finished", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 30));
+    const page = await (await request(`/tasks/${taskId}`, { cookie: browser.cookie })).text();
+    expect(page).toContain("<dt>Polling GoAPI</dt>");
+    expect(page).toMatch(/next <time[^>]*>in 10 min<\/time> · 0 polls/);
+  });
+});
+
+describe("the subscriptions page", () => {
+  it("shows each subscription's health and resumes a paused one, never showing a key", async () => {
+    const browser = await signIn();
+    const health = subscriberHealth(env, "all");
+    for (let i = 0; i < 3; i++) await health.report("all", "failure", 3);
+    const page = await (await request("/subscriptions", { cookie: browser.cookie })).text();
+    expect(page).toContain("https://subscriber.test/all");
+    expect(page).toContain('action="/subscriptions/all/resume"');
+    expect(page).not.toContain(ALL_KEY);
+    expect(page).not.toContain(GALLERY_KEY);
+    const refused = await postForm(
+      "/subscriptions/all/resume",
+      { csrf: "forged" },
+      {
+        cookie: browser.cookie,
+      },
+    );
+    expect(refused.status).toBe(403);
+    expect((await health.status("all")).state).toBe("paused");
+    const resumed = await postForm(
+      "/subscriptions/all/resume",
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(resumed.status).toBe(303);
+    expect(resumed.headers.get("location")).toBe("/subscriptions?notice=resumed");
+    expect(await health.status("all")).toMatchObject({ state: "active", consecutive_failures: 0 });
   });
 });
 

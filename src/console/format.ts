@@ -46,4 +46,5 @@ export const NOTICES: Readonly<Record<string, string>> = {
   redelivered: "Redelivery started: the task's events go out again in a new attempt series.",
   "nothing-redelivered": "Nothing to redeliver: no subscription wants this task's events.",
   replayed: "Replay started: the delivery goes out again in a new attempt series.",
+  resumed: "Resumed: the subscription's waiting deliveries go out now, a few tasks a second.",
 };

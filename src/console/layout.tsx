@@ -7,7 +7,7 @@ import { ASSET_PATHS } from "./assets";
 import { timeAgo, utcTime } from "./format";
 import type { Session } from "./session";
 
-export type Section = "tasks" | "dead-letters";
+export type Section = "tasks" | "dead-letters" | "subscriptions";
 
 export interface LayoutProps {
   title: string;
@@ -52,6 +52,12 @@ export function Layout(props: LayoutProps) {
                     aria-current={props.section === "dead-letters" ? "page" : undefined}
                   >
                     Dead letters
+                  </a>
+                  <a
+                    href="/subscriptions"
+                    aria-current={props.section === "subscriptions" ? "page" : undefined}
+                  >
+                    Subscriptions
                   </a>
                 </nav>
                 <PostButton action="/sign-out" session={props.session} class="quiet">

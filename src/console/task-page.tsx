@@ -91,6 +91,26 @@ export function TaskPanel(props: { view: TaskView; now: number }) {
             <Time iso={view.updated_at} now={now} />
           </dd>
         </div>
+        {(view.reconcile.state !== "idle" || view.reconcile.polls > 0) && (
+          <div>
+            <dt>Polling GoAPI</dt>
+            <dd>
+              {view.reconcile.state === "scheduled" && view.reconcile.next_poll_at ? (
+                <>
+                  next <Time iso={view.reconcile.next_poll_at} now={now} />
+                </>
+              ) : view.reconcile.state === "gave_up" ? (
+                "gave up"
+              ) : (
+                "done"
+              )}
+              {` · ${view.reconcile.polls} poll${view.reconcile.polls === 1 ? "" : "s"}`}
+              {view.reconcile.last_error && (
+                <span class="error-text">{` · ${view.reconcile.last_error}`}</span>
+              )}
+            </dd>
+          </div>
+        )}
       </dl>
       <Images images={view.images} taskId={view.task_id} />
       <Timeline events={view.events} now={now} />

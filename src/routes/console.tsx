@@ -10,6 +10,7 @@ import { NOTICES } from "../console/format";
 import { GalleryPage } from "../console/gallery";
 import { SignInPage } from "../console/pages";
 import { createSession, fromSameOrigin, sessionCookieHeader } from "../console/session";
+import { SubscriptionsPage } from "../console/subscriptions";
 import { TaskPage, TaskPanel } from "../console/task-page";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
@@ -22,6 +23,7 @@ import {
   tokenOf,
 } from "./console-gate";
 import { listDeadLetters, replayDeadLetter } from "./dead-letters";
+import { listSubscriptions, resumeSubscription } from "./subscriptions";
 import { deleteTask, listTasks, redeliverTask, taskId } from "./tasks";
 
 /** Tasks per gallery page: a multiple of 2, 3, 4 and 6 columns. */
@@ -137,6 +139,22 @@ consolePages.get("/dead-letters", consoleOn, signedIn, async (c) => {
       notice={notice(c.req.query("notice"))}
     />,
   );
+});
+
+consolePages.get("/subscriptions", consoleOn, signedIn, async (c) =>
+  c.html(
+    <SubscriptionsPage
+      items={await listSubscriptions(c.env)}
+      session={c.get("session")}
+      now={Date.now()}
+      notice={notice(c.req.query("notice"))}
+    />,
+  ),
+);
+
+consolePages.post("/subscriptions/:id/resume", consoleOn, signedIn, csrfChecked, async (c) => {
+  await resumeSubscription(c.env, c.req.param("id"));
+  return c.redirect("/subscriptions?notice=resumed", 303);
 });
 
 consolePages.post("/dead-letters/:id/replay", consoleOn, signedIn, csrfChecked, async (c) => {

@@ -3,6 +3,7 @@
 // key and no header value is ever shown.
 import { Hono } from "hono";
 import { type AppEnv, subscriberHealth } from "../bindings";
+import type { SubscriptionItem } from "../contract";
 import { type Subscription, subscriptionsOf } from "../delivery/subscriptions";
 import { ApiError } from "../lib/errors";
 import { forgetHealth } from "../subscribers/health-client";
@@ -17,24 +18,30 @@ function configured(env: Env): Subscription[] {
   return parsed.value;
 }
 
-subscriptions.get("/", async (c) => {
-  const items = await Promise.all(
-    configured(c.env).map(async (s) => ({
+/** Every subscription with its health, as the API and the console's page show them. */
+export async function listSubscriptions(env: Env): Promise<SubscriptionItem[]> {
+  return Promise.all(
+    configured(env).map(async (s) => ({
       id: s.id,
       url: s.url,
-      ...(await subscriberHealth(c.env, s.id).status(s.id)),
+      ...(await subscriberHealth(env, s.id).status(s.id)),
     })),
   );
-  return c.json({ items });
-});
+}
 
-subscriptions.post("/:id/resume", async (c) => {
-  const id = c.req.param("id");
-  const subscription = configured(c.env).find((s) => s.id === id);
+/** Resumes subscription `id` now; ApiError 404 when SUBSCRIPTIONS has no such id. */
+export async function resumeSubscription(env: Env, id: string): Promise<SubscriptionItem> {
+  const subscription = configured(env).find((s) => s.id === id);
   if (subscription === undefined) {
     throw new ApiError(404, "not_found", `no subscription "${id.slice(0, 64)}" in SUBSCRIPTIONS`);
   }
-  const health = await subscriberHealth(c.env, id).resume(id);
+  const health = await subscriberHealth(env, id).resume(id);
   forgetHealth(id);
-  return c.json({ id, url: subscription.url, ...health });
-});
+  return { id, url: subscription.url, ...health };
+}
+
+subscriptions.get("/", async (c) => c.json({ items: await listSubscriptions(c.env) }));
+
+subscriptions.post("/:id/resume", async (c) =>
+  c.json(await resumeSubscription(c.env, c.req.param("id"))),
+);

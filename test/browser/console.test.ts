@@ -188,6 +188,18 @@ describe("the console in Chromium", () => {
     );
   });
 
+  it("shows a paused subscription and resumes it", async () => {
+    await page.getByRole("link", { name: "Subscriptions" }).click();
+    const row = page.getByRole("row", { name: /mirror/ });
+    await waitUntil("the mirror subscription is paused", async () => {
+      await page.reload();
+      return (await row.getByRole("cell", { name: "paused", exact: true }).count()) === 1;
+    });
+    await page.screenshot({ path: screenshotPath("subscriptions.png"), fullPage: true });
+    await row.getByRole("button", { name: /^Resume/ }).click();
+    await page.getByRole("status").filter({ hasText: "Resumed" }).waitFor();
+  });
+
   it("deletes a task: gone from the gallery, its images and its page", async () => {
     const taskId = completed[0] ?? "";
     await page.goto(`${stack.worker.url}/tasks/${taskId}`);

@@ -1,6 +1,6 @@
 // What the browser tests run against: midhook in the local runtime (its D1 migrations applied
-// by startWorker, as `npm run dev` applies them), a fake GoAPI image host, two downstream
-// receivers (one of which can be down), and Debian's Chromium driven by playwright-core.
+// by startWorker, as `npm run dev` applies them), a fake GoAPI image host, three downstream
+// receivers (two of them down at first), and Debian's Chromium driven by playwright-core.
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -27,6 +27,8 @@ export interface ConsoleStack {
   receiver: Receiver;
   /** Subscription "archive": failed tasks only, one attempt each; starts down. */
   archive: Receiver;
+  /** Subscription "mirror": failed tasks only, paused after one failure; down throughout. */
+  mirror: Receiver;
   adminToken: string;
   browser: Browser;
   /** Posts a webhook as GoAPI does, failing unless it was answered 200. */
@@ -42,7 +44,14 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
   const receiver = await startReceiver(key);
   const archive = await startReceiver(key);
   archive.setDown(true);
-  const stopped: Array<() => Promise<unknown>> = [images.stop, receiver.stop, archive.stop];
+  const mirror = await startReceiver(key);
+  mirror.setDown(true);
+  const stopped: Array<() => Promise<unknown>> = [
+    images.stop,
+    receiver.stop,
+    archive.stop,
+    mirror.stop,
+  ];
   try {
     const worker = await startWorker({
       vars: {
@@ -58,6 +67,13 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
             secret: "env:RECEIVER_KEY",
             events: ["task.failed"],
             max_attempts: 1,
+          },
+          {
+            id: "mirror",
+            url: mirror.url,
+            secret: "env:RECEIVER_KEY",
+            events: ["task.failed"],
+            pause_after_failures: 1,
           },
         ]),
       },
@@ -87,7 +103,7 @@ export async function startConsoleStack(): Promise<ConsoleStack> {
     const stop = async () => {
       for (const step of stopped) await step().catch(() => {});
     };
-    return { worker, images, receiver, archive, adminToken, browser, send, stop };
+    return { worker, images, receiver, archive, mirror, adminToken, browser, send, stop };
   } catch (err) {
     for (const step of stopped) await step().catch(() => {});
     throw err;
