@@ -348,7 +348,10 @@ async function runScenarios(
     `GET /v1/tasks lists ${listed.length} of the ${tasks.length} tasks in their final state`,
   );
   const thumbnails = listed.filter((item) => item.thumbnail_url !== null).length;
-  check(thumbnails === 2, `${thumbnails} listed tasks have a thumbnail, expected 2 (the imagines)`);
+  check(
+    thumbnails === 3,
+    `${thumbnails} listed tasks have a thumbnail, expected 3 (the imagines, reconciled one included)`,
+  );
 
   log("\nsummary");
   printTable(
