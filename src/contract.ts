@@ -208,3 +208,12 @@ export type LiveMessage = { type: "task"; task: TaskView } | { type: "deleted"; 
 
 /** `erase`: the task is gone, or there was none. */
 export type EraseResult = "erased" | "unknown_task";
+
+/** What one attempt's answer says about the subscriber. */
+export type AttemptHealth =
+  /** A 2xx: it is up. */
+  | "success"
+  /** No answer or a failing status: it may be down. */
+  | "failure"
+  /** `410 Gone` (about one delivery, not the subscriber) or nothing to learn. */
+  | "neutral";

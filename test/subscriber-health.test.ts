@@ -145,6 +145,39 @@ describe("a subscriber that goes down", () => {
     expect(await health(id)).toMatchObject({ consecutive_failures: 0, waiting: 0 });
   });
 
+  it("takes a probe answered 410 as the subscriber being back: that delivery stops, the rest go out", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const id = flaky({ pause_after_failures: 1 });
+    const [gone, waiting] = [newTaskId(), newTaskId()];
+    let up = false;
+    subscriber([gone], () => (up ? 410 : 503));
+    const delivered = subscriber([waiting], () => (up ? 204 : 503));
+    await ingest(v2Event(gone, "pending", 0));
+    await eventually(async () => ((await health(id)).state === "paused" ? true : undefined));
+    // The first task's queued retry comes back and is held first, so it is the one probed.
+    await runInDurableObject(taskObject(env, gone), (_, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET next_attempt_at = ?", Date.now());
+    });
+    await eventually(async () =>
+      (await deliveryOf(gone)).waiting_for === "subscriber paused" ? true : undefined,
+    );
+    await ingest(v2Event(waiting, "pending", 0));
+    await eventually(async () =>
+      (await deliveryOf(waiting)).waiting_for === "subscriber paused" ? true : undefined,
+    );
+
+    up = true;
+    await runHealthAlarm(id);
+    await eventually(async () => ((await health(id)).state === "active" ? true : undefined));
+    await eventually(
+      async () => ((await deliveryOf(waiting)).state === "delivered" ? true : undefined),
+      15_000,
+    );
+    expect(await deliveryOf(gone)).toMatchObject({ state: "failed", last_status: 410 });
+    expect(delivered).toEqual([waiting]);
+    expect(await health(id)).toMatchObject({ consecutive_failures: 0, waiting: 0 });
+  });
+
   it("resumes by hand, and its waiting deliveries go out", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const id = flaky({ pause_after_failures: 1 });

@@ -6,9 +6,8 @@ import { taskObject } from "../bindings";
 import type { DeliveryMessage, StoredEvent } from "../contract";
 import { errorText } from "../lib/errors";
 import { holdFor, isPaused, reportAttempt, reportProbe } from "../subscribers/health-client";
-import type { AttemptHealth } from "../subscribers/policy";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
-import { isSuccessStatus, unreachableRetrySeconds } from "./policy";
+import { answerHealth, probeFoundUp, unreachableRetrySeconds } from "./policy";
 import { type PostResult, postSigned } from "./post";
 import { type Subscription, subscriptionsOf } from "./subscriptions";
 
@@ -93,7 +92,7 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       return;
     }
     const report = await attempt(subscription, start.stored);
-    if (body.probe && !isSuccessStatus(report.status)) {
+    if (body.probe && !probeFoundUp(report.status)) {
       // A failed probe spends no attempt either: the delivery goes back to waiting.
       await holdFor(env, subscription, body.task_id, body.event);
       await task.holdForSubscriber(body.event, subscription.id, body.series);
@@ -106,7 +105,7 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       maxAttempts: subscription.max_attempts,
     });
     if (body.probe) await reportProbe(env, subscription, true);
-    else await reportAttempt(env, subscription, attemptHealth(report.status));
+    else await reportAttempt(env, subscription, answerHealth(report.status));
     if (result.outcome === "retry") message.retry({ delaySeconds: result.delaySeconds });
     else message.ack();
   } catch (err) {
@@ -117,12 +116,6 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
     );
     message.retry({ delaySeconds });
   }
-}
-
-/** What an attempt's answer says about the subscriber: a 410 is about one delivery only. */
-function attemptHealth(status: number | null): AttemptHealth {
-  if (isSuccessStatus(status)) return "success";
-  return status === 410 ? "neutral" : "failure";
 }
 
 /**

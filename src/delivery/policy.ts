@@ -1,4 +1,5 @@
 // What a delivery attempt's answer means and when to try again (pure: no I/O, no clock).
+import type { AttemptHealth } from "../contract";
 import { doublingDelayMs } from "../lib/backoff";
 
 /** About 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then 3, 6 and 12 hours. */
@@ -69,4 +70,20 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
   if (/^\d+$/.test(trimmed)) return Number(trimmed);
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/** What an attempt's HTTP status (null: no answer) says about the subscriber. */
+export function answerHealth(status: number | null): AttemptHealth {
+  if (isSuccessStatus(status)) return "success";
+  return status === 410 ? "neutral" : "failure";
+}
+
+/**
+ * Whether a paused subscription's probe found the subscriber back: it answered, and not with a
+ * sign of being down (a 5xx, 408 or 429). A 4xx is about the probed delivery, which then
+ * spends the attempt like any other; the rest go out again.
+ */
+export function probeFoundUp(status: number | null): boolean {
+  if (status === null) return false;
+  return status < 500 && status !== 408 && status !== 429;
 }

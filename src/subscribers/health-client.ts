@@ -3,9 +3,8 @@
 // delivery to it touches its health object only when an attempt fails or the cache is stale:
 // the object is never a queue every attempt waits in.
 import { subscriberHealth } from "../bindings";
-import type { SubscriptionHealthView } from "../contract";
+import type { AttemptHealth, SubscriptionHealthView } from "../contract";
 import type { Subscription } from "../delivery/subscriptions";
-import type { AttemptHealth } from "./policy";
 
 /** How long a consumer trusts what it last heard of a subscription's health. */
 const CACHE_MS = 5_000;

@@ -6,9 +6,9 @@
 // attempt of a healthy subscription.
 import { DurableObject } from "cloudflare:workers";
 import { taskObject } from "../bindings";
-import type { SubscriptionHealthView } from "../contract";
+import type { AttemptHealth, SubscriptionHealthView } from "../contract";
 import { errorText } from "../lib/errors";
-import { type AttemptHealth, afterAttempt, afterProbe, HEALTHY, type Health } from "./policy";
+import { afterAttempt, afterProbe, HEALTHY, type Health } from "./policy";
 
 /** Waiting tasks released per step once the subscription is back, one step every second. */
 const RELEASE_BATCH = 20;

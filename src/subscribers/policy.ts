@@ -1,4 +1,5 @@
 // When a subscription is paused, probed and resumed (pure: no I/O, no clock).
+import type { AttemptHealth } from "../contract";
 import { doublingDelayMs } from "../lib/backoff";
 
 /** The first probe of a paused subscription, then doubling up to an hour. */
@@ -23,15 +24,6 @@ export const HEALTHY: Health = {
   next_probe_at: null,
   failed_probes: 0,
 };
-
-/** What one attempt's answer says about the subscriber. */
-export type AttemptHealth =
-  /** A 2xx: it is up. */
-  | "success"
-  /** No answer or a failing status: it may be down. */
-  | "failure"
-  /** `410 Gone` (about one delivery, not the subscriber) or nothing to learn. */
-  | "neutral";
 
 /**
  * The subscription after an attempt: a success clears the failures; the `pauseAfter`th failure in

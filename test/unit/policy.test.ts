@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  answerHealth,
   classifyAttempt,
   parseRetryAfter,
+  probeFoundUp,
   retryDelaySeconds,
   unreachableRetrySeconds,
 } from "../../src/delivery/policy";
@@ -32,6 +34,24 @@ describe("retry schedule", () => {
     expect(parseRetryAfter("Thu, 01 Jan 2026 00:10:00 GMT", now)).toBe(600);
     expect(parseRetryAfter("soon", now)).toBeNull();
     expect(parseRetryAfter(null, now)).toBeNull();
+  });
+});
+
+describe("answerHealth", () => {
+  it("hears a 2xx as up, a 410 as about one delivery only, anything else as maybe down", () => {
+    for (const status of [200, 204, 299]) expect(answerHealth(status)).toBe("success");
+    expect(answerHealth(410)).toBe("neutral");
+    for (const status of [null, 199, 300, 400, 404, 429, 500, 503]) {
+      expect(answerHealth(status)).toBe("failure");
+    }
+  });
+});
+
+describe("probeFoundUp", () => {
+  it("finds the subscriber back when it answers, unless the answer says it is down", () => {
+    for (const status of [200, 204, 301, 400, 404, 410, 422])
+      expect(probeFoundUp(status)).toBe(true);
+    for (const status of [null, 408, 429, 500, 502, 503]) expect(probeFoundUp(status)).toBe(false);
   });
 });
 
