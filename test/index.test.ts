@@ -10,7 +10,7 @@ import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
-import { eventually, pngBytes, serveImage } from "./support/network";
+import { eventually, pngBytes, serveImage, subscriberAnswers } from "./support/network";
 import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 
 /** The task's row in the index, or null. */
@@ -327,6 +327,57 @@ describe("DELETE /v1/tasks/{id}", () => {
     expect(view.events).toHaveLength(1);
   });
 
+  it("keeps an event that arrives while the task's images and index row are being erased", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    const late = parseGoapiPayload(v2Event(taskId, "failed", 0));
+    if (!late.ok) throw new Error("fixture does not parse");
+    const { recorded, view } = await runInDurableObject(
+      taskObject(env, taskId),
+      async (instance: TaskObject) => {
+        const erasing = instance.erase();
+        // Arrives while the erasure awaits R2 and D1, after the old rows are gone.
+        const recorded = instance.recordEvent(late.value, "{}", "https://midhook.test");
+        await erasing;
+        return { recorded, view: instance.getTask() };
+      },
+    );
+    expect(recorded).toMatchObject({ duplicate: false, stale: false });
+    expect(view?.events.map((e) => e.id)).toEqual([recorded.event]);
+    expect(view?.status).toBe("failed");
+    const contents = await objectContents(taskId);
+    expect(contents.rows).toMatchObject({ task: 1, events: 1, erasure: 0 });
+    expect(contents.alarm).not.toBeNull();
+    await eventually(async () =>
+      (await indexRow(taskId))?.status === "failed" ? true : undefined,
+    );
+  });
+
+  it("keeps a task recorded again while a failed erasure waits to be retried", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await ingest(v2Event(taskId, "processing", 10));
+    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
+    try {
+      expect((await deleteTask(taskId)).status).toBe(503);
+      expect(errors).toHaveBeenCalled();
+      const again = await ingest(v2Event(taskId, "failed", 0));
+      expect(again).toMatchObject({ duplicate: false, stale: false });
+    } finally {
+      await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
+    }
+    // The retry (an alarm that failed while the index was away may still be running).
+    await eventually(async () => {
+      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+      await runDurableObjectAlarm(stub);
+      return (await objectContents(taskId)).rows.erasure === 0 ? true : undefined;
+    });
+    const view = await taskView(taskId);
+    expect(view.events.map((e) => e.status)).toEqual(["failed"]);
+    expect((await objectContents(taskId)).rows).toMatchObject({ task: 1, events: 1 });
+  });
+
   it("answers 401 without the token and 400 for an id that could escape a key prefix", async () => {
     expect((await deleteTask("anything", "wrong")).status).toBe(401);
     expect((await deleteTask("..%2Fetc")).status).toBe(400);
@@ -343,10 +394,14 @@ describe("RETENTION_DAYS", () => {
     const alarm = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
     expect((alarm ?? 0) - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
 
-    // 31 days later, as far as the task knows.
+    // 31 days later, as far as the task knows (its delivery has finished by then).
+    await eventually(async () =>
+      (await taskView(taskId)).deliveries.every((d) => d.state !== "pending") ? true : undefined,
+    );
     await runInDurableObject(stub, (_, state) => {
       const old = new Date(Date.now() - 31 * 24 * 3600_000).toISOString();
       state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
+      state.storage.sql.exec("UPDATE deliveries SET finished_at = ?", old);
     });
     await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
     await runDurableObjectAlarm(stub);
@@ -354,6 +409,35 @@ describe("RETENTION_DAYS", () => {
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
     expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
     expect(await indexRow(taskId)).toBeNull();
+  });
+
+  it("never erases a task while a delivery is on its way, and keeps it that long after the last one finished", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RETENTION_DAYS: "1" });
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    subscriberAnswers(taskId, () => new Response(null, { status: 503 }));
+    await ingest(v2Event(taskId, "failed", 0));
+    await eventually(async () =>
+      (await taskView(taskId)).deliveries.some((d) => d.attempts > 0) ? true : undefined,
+    );
+    const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600_000).toISOString();
+    const alarmNow = async (sql: string, ...values: string[]) => {
+      await runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec(sql, ...values);
+        return state.storage.setAlarm(Date.now());
+      });
+      await runDurableObjectAlarm(stub);
+    };
+
+    await alarmNow("UPDATE task SET updated_at = ?", daysAgo(2));
+    expect((await taskView(taskId)).deliveries[0]).toMatchObject({ state: "pending" });
+
+    await alarmNow("UPDATE deliveries SET state = 'failed', finished_at = ?", daysAgo(0.5));
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(200);
+
+    await alarmNow("UPDATE deliveries SET finished_at = ?", daysAgo(1.5));
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
   });
 
   it("keeps tasks forever when it is empty or not a whole number of days", async () => {

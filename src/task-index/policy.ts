@@ -1,5 +1,5 @@
-// When a task writes its row to the cross-task index, which version that write carries, and when
-// a task erases itself under RETENTION_DAYS (pure: no I/O, no clock).
+// When a task writes its row to the cross-task index, and which version that write carries (pure:
+// no I/O, no clock).
 
 /**
  * A change waits this long for the changes that follow it (a burst of progress events, GoAPI's
@@ -12,8 +12,6 @@ export const INDEX_SETTLE_MS = 1_000;
  * 5 s, so that the index is never more than about 5 s behind the task's last event.
  */
 export const INDEX_MIN_INTERVAL_MS = 4_000;
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * When the task's index row must be written: null while it is up to date; otherwise the first
@@ -31,10 +29,4 @@ export function indexWriteAt(dirtySince: number | null, writtenAt: number): numb
  */
 export function nextIndexVersion(previous: number, now: number): number {
   return Math.max(previous + 1, now);
-}
-
-/** When a task last updated at `updatedAt` (ISO) erases itself, keeping `days` days. */
-export function retentionEraseAt(updatedAt: string, days: number): number {
-  const updated = Date.parse(updatedAt);
-  return (Number.isFinite(updated) ? updated : 0) + days * DAY_MS;
 }

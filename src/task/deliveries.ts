@@ -36,6 +36,17 @@ export class TaskDeliveries {
     this.#sql = sql;
   }
 
+  /** Whether a delivery is still pending (held ones too), and when the last one finished. */
+  progress(): { pending: boolean; lastFinishedAt: string | null } {
+    const row = this.#sql
+      .exec<{ pending: number; last: string | null }>(
+        `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending') AS pending,
+                MAX(finished_at) AS last FROM deliveries`,
+      )
+      .one();
+    return { pending: row.pending === 1, lastFinishedAt: row.last };
+  }
+
   /** Creates the delivery of `eventId` to each of `subscriptions`, due at `now` (once each). */
   create(eventId: string, subscriptions: readonly string[], now: number): void {
     for (const subscription of subscriptions) {

@@ -2,13 +2,13 @@
 // object it happens at once: its rows go, its pending deliveries with them, so nothing is copied,
 // queued or listed any more. Outside, its R2 objects, its index row and its dead letters go next,
 // and last the object's storage itself. Until then a row in `erasure` keeps the task id, and the
-// alarm tries again.
+// alarm tries again. An event GoAPI delivers meanwhile starts the task afresh and is kept.
 import { deadLetterLog } from "../bindings";
 import { retentionDays } from "../config";
 import { imageKey } from "../images/sources";
-import { retentionEraseAt } from "../task-index/policy";
 import type { TaskIndexSync } from "./index-sync";
-import { migrate, type TaskRow } from "./schema";
+import { retentionEraseAt, type TaskActivity } from "./retention-policy";
+import { migrate } from "./schema";
 
 /** R2 deletes at most 1,000 keys per call; list pages are as large. */
 const R2_PAGE = 1000;
@@ -33,15 +33,22 @@ export class TaskErasure {
   }
 
   /**
-   * When the alarm must erase: now while an erasure is under way, RETENTION_DAYS after the
-   * task's last update when that is set (`task` is read only then), else never (null).
+   * When the alarm must erase: now while an erasure is under way; when RETENTION_DAYS is set,
+   * that many days after the task's last activity (read only then; null before the first
+   * event), see retentionEraseAt; else never (null).
    */
-  dueAt(task: () => TaskRow | null, now: number): number | null {
+  dueAt(activity: () => TaskActivity | null, now: number): number | null {
     if (this.#pending) return now;
     const days = retentionDays(this.#env);
     if (days === null) return null;
-    const row = task();
-    return row === null ? null : retentionEraseAt(row.updated_at, days);
+    const current = activity();
+    return current === null ? null : retentionEraseAt(current, days);
+  }
+
+  /** Whether the alarm must erase now. */
+  isDue(activity: () => TaskActivity | null, now: number): boolean {
+    const at = this.dueAt(activity, now);
+    return at !== null && at <= now;
   }
 
   /**
@@ -65,9 +72,11 @@ export class TaskErasure {
   /**
    * Removes what the task has outside the object (every R2 object under its prefix, its index
    * row, its dead letters), then the object's storage and alarm. Throws if a step fails; every
-   * step may run again.
+   * step may run again. A delivery from GoAPI recorded while this awaited R2 or D1 was answered
+   * 200, so it is kept: then only the erasure's own row goes ("kept"), and the task lives on
+   * from that event.
    */
-  async finish(): Promise<void> {
+  async finish(): Promise<"erased" | "kept"> {
     const ids = this.#storage.sql
       .exec<{ task_id: string }>("SELECT DISTINCT task_id FROM erasure")
       .toArray()
@@ -77,11 +86,17 @@ export class TaskErasure {
       await this.#index.erase(taskId);
       await deadLetterLog(this.#env).removeTask(taskId);
     }
+    this.#pending = false;
+    // No other call runs between this read and the storage calls (the input gate holds them).
+    if (this.#storage.sql.exec("SELECT 1 FROM task").toArray().length > 0) {
+      this.#storage.sql.exec("DELETE FROM erasure");
+      return "kept";
+    }
     await this.#storage.deleteAlarm();
     await this.#storage.deleteAll();
     // This instance may be asked about the task id again (a late redelivery records it afresh).
     migrate(this.#storage.sql);
-    this.#pending = false;
+    return "erased";
   }
 }
 

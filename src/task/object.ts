@@ -30,6 +30,7 @@ import { TaskIndexSync } from "./index-sync";
 import { TaskLive } from "./live";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
+import type { TaskActivity } from "./retention-policy";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
@@ -111,7 +112,7 @@ export class TaskObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.#alarm.oneAtATime(async () => {
       const task = this.#events.task();
-      if ((this.#erasure.dueAt(() => task, Date.now()) ?? Number.POSITIVE_INFINITY) <= Date.now()) {
+      if (this.#erasure.isDue(() => this.#activity(task), Date.now())) {
         await this.#eraseOrRetry();
         return;
       }
@@ -258,8 +259,19 @@ export class TaskObject extends DurableObject<Env> {
       task === null ? null : this.#reconcile.nextPollAt(task),
       this.#holds.nextCheckAt(),
       this.#index.nextWriteAt(),
-      this.#erasure.dueAt(() => task, now),
+      this.#erasure.dueAt(() => this.#activity(task), now),
     ]);
+  }
+
+  /** What RETENTION_DAYS looks at (see retentionEraseAt); null before the first event. */
+  #activity(task: TaskRow | null): TaskActivity | null {
+    if (task === null) return null;
+    const deliveries = this.#deliveries.progress();
+    return {
+      updatedAt: task.updated_at,
+      lastFinishedAt: deliveries.lastFinishedAt,
+      inFlight: deliveries.pending || this.#events.inOutbox("waiting").length > 0,
+    };
   }
 
   #afterDeliveryChange(): void {
@@ -283,10 +295,11 @@ export class TaskObject extends DurableObject<Env> {
    * `rethrow` passes the failure on (to DELETE's caller).
    */
   async #eraseOrRetry(rethrow = false): Promise<void> {
-    const task = this.#events.task();
+    // Under way already, a task here was recorded since: it is kept, not erased again.
+    const task = this.#erasure.pending() ? null : this.#events.task();
     if (task !== null) this.#beginErasure(task.task_id);
     try {
-      await this.#erasure.finish();
+      if ((await this.#erasure.finish()) === "kept") this.#scheduleAlarm();
       this.#alarm.settle(true);
     } catch (err) {
       this.#alarm.settle(false);

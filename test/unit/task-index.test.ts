@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { configProblems, retentionDays } from "../../src/config";
+import { retentionEraseAt } from "../../src/task/retention-policy";
 import { decodeCursor, encodeCursor } from "../../src/task-index/cursor";
 import {
   INDEX_MIN_INTERVAL_MS,
   INDEX_SETTLE_MS,
   indexWriteAt,
   nextIndexVersion,
-  retentionEraseAt,
 } from "../../src/task-index/policy";
 
 describe("when a task writes its index row", () => {
@@ -85,10 +85,18 @@ describe("RETENTION_DAYS", () => {
     }
   });
 
-  it("erases a task that many days after its last update", () => {
-    expect(retentionEraseAt("2026-01-01T00:00:00.000Z", 30)).toBe(
-      Date.parse("2026-01-31T00:00:00.000Z"),
-    );
+  it("erases a task that many days after its last event or finished delivery, whichever is later", () => {
+    const quiet = { updatedAt: "2026-01-01T00:00:00.000Z", lastFinishedAt: null, inFlight: false };
+    expect(retentionEraseAt(quiet, 30)).toBe(Date.parse("2026-01-31T00:00:00.000Z"));
+    const failedLater = { ...quiet, lastFinishedAt: "2026-01-10T00:00:00.000Z" };
+    expect(retentionEraseAt(failedLater, 30)).toBe(Date.parse("2026-02-09T00:00:00.000Z"));
+    const failedEarlier = { ...quiet, lastFinishedAt: "2025-12-31T00:00:00.000Z" };
+    expect(retentionEraseAt(failedEarlier, 30)).toBe(Date.parse("2026-01-31T00:00:00.000Z"));
+  });
+
+  it("never erases a task while an event or a delivery is still on its way", () => {
+    const busy = { updatedAt: "2020-01-01T00:00:00.000Z", lastFinishedAt: null, inFlight: true };
+    expect(retentionEraseAt(busy, 1)).toBeNull();
   });
 
   it("is reported by check-config when it is not a number of days", () => {
