@@ -86,6 +86,36 @@ describe("a task's alarm", () => {
   });
 });
 
+describe("a task's alarm, when one part keeps failing", () => {
+  it("holds back only that part: a new event's delivery goes out while the dead-letter list is down", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(env.DEAD_LETTER_LOG, "getByName").mockImplementation(() => {
+      throw new Error("the list is unavailable");
+    });
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    let answers = 0;
+    subscriberAnswers(taskId, () => new Response(null, { status: answers++ === 0 ? 410 : 200 }));
+    await ingest(v2Event(taskId, "pending", 0));
+    expect((await deliveryWhenSettled(taskId, "all")).state).toBe("failed");
+    for (let run = 0; run < 3; run++) {
+      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+      await runDurableObjectAlarm(stub);
+    }
+    const listingFailures = errors.mock.calls.filter((call) =>
+      String(call[0]).includes("updating the dead-letter list failed"),
+    );
+    expect(listingFailures.length).toBeGreaterThanOrEqual(3);
+
+    // Its alarm is not held back by the list's backoff (20 s by now): it goes out at once.
+    await ingest(v2Event(taskId, "processing", 20));
+    await eventually(
+      () => (deliveries(taskId).filter((d) => d.path === "/all").length === 2 ? true : undefined),
+      5_000,
+    );
+  });
+});
+
 describe("dead letters", () => {
   it("ignores a dead-letter message from an older attempt series", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});

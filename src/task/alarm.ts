@@ -1,7 +1,8 @@
 // The task's alarm as a mechanism: the one place its time is set. A run sets a watchdog alarm
 // before any work (should the isolate die mid-run), runs each step on its own so one failing
-// step does not stop the others, and leaves the next alarm behind, later by a growing backoff
-// while a step keeps failing. Runs and erasures take turns, never overlapping.
+// step does not stop the others, and leaves the next alarm behind. A part of the task whose step
+// keeps failing waits longer each time; the other parts keep their own times. Runs and erasures
+// take turns, never overlapping.
 import { doublingDelayMs } from "../lib/backoff";
 import { errorText } from "../lib/errors";
 
@@ -10,54 +11,86 @@ import { errorText } from "../lib/errors";
  * replaces it when it ends, however long it took, so it only ever fires after a crash.
  */
 const WATCHDOG_MS = 2 * 60_000;
-/** After a failed alarm run: 5 s, doubling to 5 minutes. */
+/** After a part's step failed: 5 s, doubling to 5 minutes while it keeps failing. */
 const RETRY_FIRST_MS = 5_000;
 const RETRY_CAP_MS = 5 * 60_000;
 
-/** One step of an alarm run: what it does, for the log, and the work. */
-export type AlarmStep = [string, () => unknown];
+/** The parts of a task that the alarm works for, each with its own due time and backoff. */
+export type AlarmPart =
+  | "reconcile"
+  | "images"
+  | "outbox"
+  | "holds"
+  | "dead-letters"
+  | "index"
+  | "erasure";
+
+/** One step of an alarm run: the part it works for, what it does (for the log), and the work. */
+export type AlarmStep = [AlarmPart, string, () => unknown];
+
+/** What the alarm needs of the object's storage. */
+export type AlarmStorage = Pick<DurableObjectStorage, "setAlarm" | "deleteAlarm">;
 
 export class TaskAlarm {
-  readonly #storage: DurableObjectStorage;
-  /** Runs in a row in which a step failed (in memory: a restart starts again at 1). */
-  #failures = 0;
+  readonly #storage: AlarmStorage;
+  /** Runs in a row in which a part's step failed (in memory: a restart starts again at 1). */
+  readonly #failures = new Map<AlarmPart, number>();
+  /** The alarm time this instance last set (null: none), or undefined when it cannot know. */
+  #current: number | null | undefined;
   #exclusive: Promise<unknown> = Promise.resolve();
 
-  constructor(storage: DurableObjectStorage) {
+  constructor(storage: AlarmStorage) {
     this.#storage = storage;
   }
 
-  /** Runs `steps` in order, each on its own; true when all of them succeeded. */
-  async run(taskId: string, steps: readonly AlarmStep[]): Promise<boolean> {
-    await this.#storage.setAlarm(Date.now() + WATCHDOG_MS);
-    let failed = false;
-    for (const [step, work] of steps) {
+  /** The alarm fired (and is no longer set): the next schedule sets it whatever it was. */
+  fired(): void {
+    this.#current = undefined;
+  }
+
+  /** Something else set or removed the alarm (erasing the storage): forget what was set. */
+  forget(): void {
+    this.#current = undefined;
+  }
+
+  /** Runs `steps` in order, each on its own, and counts each part's failures for its backoff. */
+  async run(taskId: string, steps: readonly AlarmStep[]): Promise<void> {
+    await this.#set(Date.now() + WATCHDOG_MS);
+    const failed = new Set<AlarmPart>();
+    for (const [part, step, work] of steps) {
       try {
         await work();
       } catch (err) {
-        failed = true;
+        failed.add(part);
         console.error(`task ${taskId}: ${step} failed; the alarm tries again`, errorText(err));
       }
     }
-    this.settle(!failed);
-    return !failed;
+    for (const [part] of steps) this.settle(part, !failed.has(part));
   }
 
-  /** Counts a run (or an erasure attempt) that succeeded or failed, for the backoff. */
-  settle(succeeded: boolean): void {
-    this.#failures = succeeded ? 0 : this.#failures + 1;
+  /** Counts a part's work (a run's step, or an erasure attempt) that succeeded or failed. */
+  settle(part: AlarmPart, succeeded: boolean): void {
+    if (succeeded) this.#failures.delete(part);
+    else this.#failures.set(part, (this.#failures.get(part) ?? 0) + 1);
   }
 
-  /** Sets the alarm for the earliest of `times`, or clears it when all are null. */
-  schedule(times: ReadonlyArray<number | null>): void {
-    const next = Math.min(...times.filter((t): t is number => t !== null));
-    if (!Number.isFinite(next)) {
-      void this.#storage.deleteAlarm();
-      return;
+  /**
+   * Sets the alarm for the earliest time any part is due (a failing part no sooner than its
+   * backoff allows), or clears it when none is; leaves it alone when that is already set.
+   */
+  schedule(times: Readonly<Record<AlarmPart, number | null>>): void {
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [part, time] of Object.entries(times) as Array<[AlarmPart, number | null]>) {
+      if (time === null) continue;
+      const failures = this.#failures.get(part) ?? 0;
+      const at =
+        failures > 0
+          ? Math.max(time, now + doublingDelayMs(failures, RETRY_FIRST_MS, RETRY_CAP_MS))
+          : time;
+      next = Math.min(next, at);
     }
-    const backoff =
-      this.#failures > 0 ? doublingDelayMs(this.#failures, RETRY_FIRST_MS, RETRY_CAP_MS) : 0;
-    void this.#storage.setAlarm(Math.max(next, Date.now() + backoff));
+    void this.#set(Number.isFinite(next) ? next : null);
   }
 
   /** Runs `work` after the run or erasure in progress, if any. */
@@ -65,5 +98,19 @@ export class TaskAlarm {
     const run = this.#exclusive.then(work, work);
     this.#exclusive = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Sets (or, for null, removes) the alarm unless it is set so already. Callers need not wait:
+   * the object's output gate holds every reply until the write is durable.
+   */
+  #set(time: number | null): Promise<void> {
+    if (time === this.#current) return Promise.resolve();
+    this.#current = time;
+    const write = time === null ? this.#storage.deleteAlarm() : this.#storage.setAlarm(time);
+    return write.catch((err: unknown) => {
+      this.#current = undefined;
+      console.error("setting the task's alarm failed", errorText(err));
+    });
   }
 }

@@ -240,18 +240,24 @@ export class TaskDeliveries {
     }
   }
 
-  /** When the alarm must next look at the deliveries (to queue, re-send or list), or null. */
+  /** When the alarm must next look at the deliveries (to queue or re-send one), or null. */
   nextWakeAt(): number | null {
     return this.#sql
       .exec<{ t: number | null }>(
-        `SELECT MIN(t) AS t FROM (
-           SELECT CASE WHEN enqueued = 0 THEN next_attempt_at
-                       ELSE MAX(next_attempt_at, lease_until) + ? END AS t
-             FROM deliveries WHERE state = 'pending' AND held IS NULL
-           UNION ALL
-           SELECT 0 FROM deliveries WHERE listing IN ('add', 'remove'))`,
+        `SELECT MIN(CASE WHEN enqueued = 0 THEN next_attempt_at
+                         ELSE MAX(next_attempt_at, lease_until) + ? END) AS t
+           FROM deliveries WHERE state = 'pending' AND held IS NULL`,
         LOST_MESSAGE_GRACE_MS,
       )
       .one().t;
+  }
+
+  /** Whether a change waits to be carried over to the dead-letter list (see ./dead-letters). */
+  listingDue(): boolean {
+    return (
+      this.#sql
+        .exec("SELECT 1 FROM deliveries WHERE listing IN ('add', 'remove') LIMIT 1")
+        .toArray().length > 0
+    );
   }
 }

@@ -9,7 +9,8 @@ import type { EventRow, TaskRow } from "./schema";
 export type Recorded =
   | { kind: "duplicate"; id: string; stale: boolean }
   | { kind: "stale"; id: string }
-  | { kind: "current"; id: string };
+  /** A new current event, and the task it moved forward. */
+  | { kind: "current"; id: string; task: TaskRow };
 
 /** An event without its bodies: what views and the outbox read. */
 export type EventSummary = Omit<EventRow, "payload" | "identity" | "seq">;
@@ -70,32 +71,32 @@ export class TaskEvents {
     );
     if (stale) return { kind: "stale", id };
 
-    if (task === null) {
-      this.#sql.exec(
-        `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        event.taskId,
-        event.taskType,
-        event.model,
-        event.status,
-        event.progress,
-        now,
-        now,
-        baseUrl,
-      );
-    } else {
-      this.#sql.exec(
-        `UPDATE task SET status = ?, progress = ?, updated_at = ?, base_url = ?,
-           task_type = CASE WHEN ? = 'unknown' THEN task_type ELSE ? END`,
-        event.status,
-        event.progress,
-        now,
-        baseUrl,
-        event.taskType,
-        event.taskType,
-      );
-    }
-    return { kind: "current", id };
+    const moved =
+      task === null
+        ? this.#sql.exec<TaskRow>(
+            `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+            event.taskId,
+            event.taskType,
+            event.model,
+            event.status,
+            event.progress,
+            now,
+            now,
+            baseUrl,
+          )
+        : this.#sql.exec<TaskRow>(
+            `UPDATE task SET status = ?, progress = ?, updated_at = ?, base_url = ?,
+               task_type = CASE WHEN ? = 'unknown' THEN task_type ELSE ? END
+             RETURNING *`,
+            event.status,
+            event.progress,
+            now,
+            baseUrl,
+            event.taskType,
+            event.taskType,
+          );
+    return { kind: "current", id, task: moved.one() };
   }
 
   /** One event, whole. */

@@ -82,10 +82,10 @@ export class TaskObject extends DurableObject<Env> {
     if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
     const now = Date.now();
     if (event.status === "completed") this.#images.add(event.images, now);
-    const task = this.#events.task();
-    if (task) this.#outbox.release(task);
+    const imagesAt = this.#images.nextTryAt();
+    this.#outbox.release(recorded.task, imagesAt !== null);
     this.#index.touch(now);
-    this.#scheduleAlarm();
+    this.#scheduleAlarm(recorded.task, imagesAt);
     return { event: recorded.id, duplicate: false, stale: false };
   }
 
@@ -110,6 +110,7 @@ export class TaskObject extends DurableObject<Env> {
    * dies.
    */
   override async alarm(): Promise<void> {
+    this.#alarm.fired();
     await this.#alarm.oneAtATime(async () => {
       const task = this.#events.task();
       if (this.#erasure.isDue(() => this.#activity(task), Date.now())) {
@@ -122,16 +123,21 @@ export class TaskObject extends DurableObject<Env> {
       const record = (event: TaskEvent, payload: string) =>
         this.recordEvent(event, payload, task.base_url, "poll");
       await this.#alarm.run(task.task_id, [
-        ["polling GoAPI", () => this.#reconcile.pollIfDue(task, record)],
-        ["copying images", () => this.#images.copyDue(task.task_id)],
-        ["releasing events", () => this.#outbox.release(current())],
-        ["queueing deliveries", () => this.#outbox.enqueueDue(current())],
-        ["asking about paused subscriptions", () => this.#holds.checkDue(task.task_id, this.env)],
+        ["reconcile", "polling GoAPI", () => this.#reconcile.pollIfDue(task, record)],
+        ["images", "copying images", () => this.#images.copyDue(task.task_id)],
+        ["outbox", "releasing events", () => this.#outbox.release(current())],
+        ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
         [
+          "holds",
+          "asking about paused subscriptions",
+          () => this.#holds.checkDue(task.task_id, this.env),
+        ],
+        [
+          "dead-letters",
           "updating the dead-letter list",
           () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
         ],
-        ["updating the task index", () => this.#index.writeDue(Date.now())],
+        ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
       ]);
       this.#scheduleAlarm();
       this.#changed();
@@ -249,18 +255,24 @@ export class TaskObject extends DurableObject<Env> {
     this.#live.closed(socket, code);
   }
 
-  /** Sets the alarm for the earliest work any part of the task has due, or clears it. */
-  #scheduleAlarm(): void {
+  /**
+   * Sets the alarm for the earliest work any part of the task has due, or clears it. A caller
+   * that has just read the task, or when its next image copy is due, passes them on.
+   */
+  #scheduleAlarm(
+    task: TaskRow | null = this.#events.task(),
+    imagesAt: number | null = this.#images.nextTryAt(),
+  ): void {
     const now = Date.now();
-    const task = this.#events.task();
-    this.#alarm.schedule([
-      this.#images.nextTryAt(),
-      this.#outbox.nextWakeAt(),
-      task === null ? null : this.#reconcile.nextPollAt(task),
-      this.#holds.nextCheckAt(),
-      this.#index.nextWriteAt(),
-      this.#erasure.dueAt(() => this.#activity(task), now),
-    ]);
+    this.#alarm.schedule({
+      reconcile: task === null ? null : this.#reconcile.nextPollAt(task),
+      images: imagesAt,
+      outbox: this.#outbox.nextWakeAt(imagesAt !== null),
+      holds: this.#holds.nextCheckAt(),
+      "dead-letters": this.#deliveries.listingDue() ? now : null,
+      index: this.#index.nextWriteAt(),
+      erasure: this.#erasure.dueAt(() => this.#activity(task), now),
+    });
   }
 
   /** What RETENTION_DAYS looks at (see retentionEraseAt); null before the first event. */
@@ -299,10 +311,12 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#erasure.pending() ? null : this.#events.task();
     if (task !== null) this.#beginErasure(task.task_id);
     try {
-      if ((await this.#erasure.finish()) === "kept") this.#scheduleAlarm();
-      this.#alarm.settle(true);
+      const outcome = await this.#erasure.finish();
+      this.#alarm.forget();
+      this.#alarm.settle("erasure", true);
+      if (outcome === "kept") this.#scheduleAlarm();
     } catch (err) {
-      this.#alarm.settle(false);
+      this.#alarm.settle("erasure", false);
       console.error("erasing the task failed; the alarm tries again", errorText(err));
       this.#scheduleAlarm();
       if (rethrow) throw err;

@@ -9,7 +9,7 @@ import {
   subscriptionsOf,
 } from "../delivery/subscriptions";
 import type { TaskDeliveries } from "./deliveries";
-import type { TaskEvents } from "./events";
+import type { EventSummary, TaskEvents } from "./events";
 import type { TaskImages } from "./images";
 import type { TaskRow } from "./schema";
 import type { HeldEvent } from "./views";
@@ -29,12 +29,15 @@ export class TaskOutbox {
     this.#env = env;
   }
 
-  /** Moves waiting events whose images are settled into deliveries, if SUBSCRIPTIONS is valid. */
-  release(task: TaskRow): void {
+  /**
+   * Moves waiting events whose images are settled into deliveries, if SUBSCRIPTIONS is valid.
+   * `imagesPending`: an image is still to be copied (read here unless the caller knows).
+   */
+  release(task: TaskRow, imagesPending?: boolean): void {
     const waiting = this.#events.inOutbox("waiting");
     if (waiting.length === 0) return;
-    const imagesPending = this.#images.anyPending();
-    const ready = waiting.filter((e) => e.status !== "completed" || !imagesPending);
+    imagesPending ??= this.#images.anyPending();
+    const ready = waiting.filter((e) => canRelease(e, imagesPending));
     if (ready.length === 0) return;
     const subscriptions = this.#subscriptions();
     if (subscriptions === null) return;
@@ -112,14 +115,11 @@ export class TaskOutbox {
 
   /**
    * When the alarm must next look at the outbox: to release an event that can go, to queue a
-   * delivery, re-send a lost one or update the dead-letter list; never before an invalid
-   * SUBSCRIPTIONS is due to be read again. Null when nothing waits.
+   * delivery or re-send a lost one; never before an invalid SUBSCRIPTIONS is due to be read
+   * again. Null when nothing waits. `imagesPending`: an image is still to be copied.
    */
-  nextWakeAt(): number | null {
-    const imagesPending = this.#images.anyPending();
-    const releasable = this.#events
-      .inOutbox("waiting")
-      .some((e) => e.status !== "completed" || !imagesPending);
+  nextWakeAt(imagesPending: boolean): number | null {
+    const releasable = this.#events.inOutbox("waiting").some((e) => canRelease(e, imagesPending));
     const deliveriesDue = this.#deliveries.nextWakeAt();
     const times = [
       deliveriesDue === null ? null : Math.max(deliveriesDue, this.#configBlockedUntil),
@@ -139,4 +139,9 @@ export class TaskOutbox {
     console.error("SUBSCRIPTIONS is invalid; deliveries wait until it is fixed", parsed.errors);
     return null;
   }
+}
+
+/** Whether a waiting event can be released: a completed one only once its images are settled. */
+function canRelease(event: EventSummary, imagesPending: boolean): boolean {
+  return event.status !== "completed" || !imagesPending;
 }
