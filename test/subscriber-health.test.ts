@@ -178,6 +178,37 @@ describe("a subscriber that goes down", () => {
     expect(await health(id)).toMatchObject({ consecutive_failures: 0, waiting: 0 });
   });
 
+  it("lets a removed subscription's waiting deliveries fail at its next probe, each listed as a dead letter", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const id = flaky({ pause_after_failures: 1, max_attempts: 2 });
+    const [first, ...later] = [newTaskId(), newTaskId(), newTaskId()];
+    subscriber([first, ...later], () => 503);
+    await ingest(v2Event(first, "pending", 0));
+    await eventually(async () => ((await health(id)).state === "paused" ? true : undefined));
+    for (const taskId of later) await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () => {
+      const views = await Promise.all(later.map(deliveryOf));
+      return views.every((d) => d.waiting_for === "subscriber paused") ? true : undefined;
+    });
+
+    // One probe: the one delivery it takes fails as unconfigured, and so, at once, do the rest.
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    await runHealthAlarm(id);
+    await eventually(async () => {
+      const views = await Promise.all(later.map(deliveryOf));
+      return views.every((d) => d.state === "failed") ? true : undefined;
+    }, 15_000);
+    for (const taskId of later) {
+      expect(await deliveryOf(taskId)).toMatchObject({
+        last_error: "subscription is no longer in SUBSCRIPTIONS",
+      });
+    }
+    await eventually(async () => {
+      const listed = (await deadLetterPage()).items.filter((i) => i.subscription === id);
+      return listed.length >= later.length ? true : undefined;
+    });
+  });
+
   it("resumes by hand, and its waiting deliveries go out", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const id = flaky({ pause_after_failures: 1 });

@@ -5,7 +5,13 @@ import { z } from "zod";
 import { taskObject } from "../bindings";
 import type { DeliveryMessage, StoredEvent } from "../contract";
 import { errorText } from "../lib/errors";
-import { holdFor, isPaused, reportAttempt, reportProbe } from "../subscribers/health-client";
+import {
+  holdFor,
+  isPaused,
+  releaseRemoved,
+  reportAttempt,
+  reportProbe,
+} from "../subscribers/health-client";
 import { formatGoapiEvent, formatMidhookEvent } from "./format";
 import { answerHealth, probeFoundUp, unreachableRetrySeconds } from "./policy";
 import { type PostResult, postSigned } from "./post";
@@ -69,6 +75,7 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
         retryAfterSeconds: null,
         maxAttempts: 1,
       });
+      if (body.probe) await releaseRemoved(env, body.subscription);
       message.ack();
       return;
     }

@@ -74,3 +74,13 @@ export async function reportProbe(
 export function forgetHealth(id: string): void {
   cache.delete(id);
 }
+
+/**
+ * A paused subscription is no longer in SUBSCRIPTIONS (its probe found out): its waiting
+ * deliveries are let go at once, to fail as unconfigured and be listed as dead letters, rather
+ * than one a probe at a time.
+ */
+export async function releaseRemoved(env: Env, id: string): Promise<void> {
+  forgetHealth(id);
+  await subscriberHealth(env, id).resume(id);
+}
