@@ -1,7 +1,10 @@
 // The console at `/`: sign-in and sign-out, the gallery of tasks, a task's page with its live
-// WebSocket, the dead letters, and the POSTs of their buttons. HTML pages with a session cookie,
-// over the same operations as the admin API (./tasks, ./dead-letters).
+// WebSocket, the dead letters, the subscriptions, and the POSTs of their buttons. HTML pages with
+// a session cookie, over the same operations as the admin API (../admin).
 import { Hono } from "hono";
+import { listDeadLetters, replayDeadLetter } from "../admin/dead-letters";
+import { listSubscriptions, resumeSubscription } from "../admin/subscriptions";
+import { deleteTask, getTask, listTasks, redeliverTask, taskId } from "../admin/tasks";
 import { taskObject } from "../bindings";
 import { assetAt } from "../console/assets";
 import { DeadLettersPage } from "../console/dead-letters";
@@ -22,9 +25,6 @@ import {
   signedIn,
   tokenOf,
 } from "./console-gate";
-import { listDeadLetters, replayDeadLetter } from "./dead-letters";
-import { listSubscriptions, resumeSubscription } from "./subscriptions";
-import { deleteTask, listTasks, redeliverTask, taskId } from "./tasks";
 
 /** Tasks per gallery page: a multiple of 2, 3, 4 and 6 columns. */
 const GALLERY_PAGE = "48";
@@ -84,7 +84,7 @@ consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, (c) => {
 });
 
 consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
-  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  const view = await getTask(c.env, taskId(c.req.param("taskId")));
   if (view === null) throw new ApiError(404, "not_found", "There is no such task.");
   return c.html(
     <TaskPage
@@ -98,7 +98,7 @@ consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
 
 // The task page's script reads the panel again after each change its WebSocket announces.
 consolePages.get("/tasks/:taskId/panel", consoleOn, signedIn, async (c) => {
-  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  const view = await getTask(c.env, taskId(c.req.param("taskId")));
   if (view === null) return c.text("no such task", 404);
   return c.html(<TaskPanel view={view} now={Date.now()} />);
 });
