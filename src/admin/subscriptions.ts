@@ -3,15 +3,17 @@
 // each subscription's SubscriberHealth; no key and no header value is ever shown.
 import { subscriberHealth } from "../bindings";
 import type { SubscriptionItem } from "../contract";
-import { type Subscription, subscriptionsOf } from "../delivery/subscriptions";
+import {
+  invalidSubscriptionsMessage,
+  type Subscription,
+  subscriptionsOf,
+} from "../delivery/subscriptions";
 import { ApiError } from "../lib/errors";
 import { forgetHealth } from "../subscribers/health-client";
 
 function configured(env: Env): Subscription[] {
   const parsed = subscriptionsOf(env);
-  if (!parsed.ok) {
-    throw new ApiError(409, "conflict", `SUBSCRIPTIONS is invalid: ${parsed.errors.join("; ")}`);
-  }
+  if (!parsed.ok) throw new ApiError(409, "conflict", invalidSubscriptionsMessage(parsed.errors));
   return parsed.value;
 }
 

@@ -10,6 +10,8 @@ import type {
   TaskListPage,
   TaskView,
 } from "../contract";
+import { invalidSubscriptionsMessage } from "../delivery/subscriptions";
+import { TASK_STATUSES } from "../goapi/events";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { ApiError, errorText } from "../lib/errors";
 import { decodeCursor, encodeCursor } from "../task-index/cursor";
@@ -19,10 +21,7 @@ import { listIndexEntries, listItem } from "../task-index/store";
 export const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
 
 const listSchema = z.object({
-  status: z.preprocess(
-    emptyAsUnset,
-    z.enum(["pending", "processing", "completed", "failed"]).optional(),
-  ),
+  status: z.preprocess(emptyAsUnset, z.enum(TASK_STATUSES).optional()),
   cursor: z.preprocess(emptyAsUnset, z.string().max(400).optional()),
   limit: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(100).default(50)),
 });
@@ -106,6 +105,6 @@ export function restartedOrThrow(result: RedeliverResult): RestartedDelivery[] {
         `no subscription "${result.subscription}" in SUBSCRIPTIONS`,
       );
     case "invalid_config":
-      throw new ApiError(409, "conflict", `SUBSCRIPTIONS is invalid: ${result.errors.join("; ")}`);
+      throw new ApiError(409, "conflict", invalidSubscriptionsMessage(result.errors));
   }
 }

@@ -5,6 +5,11 @@ export function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id;
 }
 
+/** An event id (`evt_…`) without its prefix, as short as a task id. */
+export function shortEventId(id: string): string {
+  return shortId(id.replace(/^evt_/, ""));
+}
+
 /**
  * "14 s ago", "5 min ago", "3 h ago", "2 d ago" (or "in 30 s" for a time to come); more than 30
  * days away: the date.

@@ -2,7 +2,8 @@
 // script reads again after each change the task's WebSocket announces), and the Redeliver and
 // Delete buttons.
 import type { DeliveryView, EventView, ImageView, TaskView } from "../contract";
-import { byteSize, shortId } from "./format";
+import { imageUrl } from "../images/sources";
+import { byteSize, shortEventId, shortId } from "./format";
 import { Layout, PostButton, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
 
@@ -128,7 +129,7 @@ function Images(props: { images: readonly ImageView[]; taskId: string }) {
       ) : (
         <ul class="images">
           {props.images.map((image) => {
-            const src = `/images/${encodeURIComponent(props.taskId)}/${encodeURIComponent(image.name)}`;
+            const src = imageUrl("", props.taskId, image.name);
             const main = image.name === "main" || image.name.startsWith("main.");
             return (
               <li class={main && props.images.length > 1 ? "main" : undefined}>
@@ -236,7 +237,7 @@ function Deliveries(props: { deliveries: readonly DeliveryView[]; now: number })
                   <td>{delivery.subscription ?? "(SUBSCRIPTIONS invalid)"}</td>
                   <td>
                     <span class="mono" title={delivery.event}>
-                      {shortId(delivery.event.replace(/^evt_/, ""))}
+                      {shortEventId(delivery.event)}
                     </span>
                   </td>
                   <td>

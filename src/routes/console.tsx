@@ -6,7 +6,7 @@ import { listDeadLetters, replayDeadLetter } from "../admin/dead-letters";
 import { listSubscriptions, resumeSubscription } from "../admin/subscriptions";
 import { deleteTask, getTask, listTasks, redeliverTask, taskId } from "../admin/tasks";
 import { taskObject } from "../bindings";
-import { assetAt } from "../console/assets";
+import { ASSET_FILES } from "../console/assets";
 import { DeadLettersPage } from "../console/dead-letters";
 import { readForm, safeNext } from "../console/form";
 import { NOTICES } from "../console/format";
@@ -17,6 +17,7 @@ import { SubscriptionsPage } from "../console/subscriptions";
 import { TaskPage, TaskPanel } from "../console/task-page";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
+import { isWebSocketUpgrade } from "../lib/websocket";
 import {
   type ConsoleEnv,
   consoleError,
@@ -32,10 +33,8 @@ const GALLERY_PAGE = "48";
 export const consolePages = new Hono<ConsoleEnv>();
 consolePages.onError(consoleError);
 
-for (const path of ["/console.css", "/console.js", "/favicon.svg"]) {
-  consolePages.get(path, (c) => {
-    const asset = assetAt(path);
-    if (asset === undefined) return c.notFound();
+for (const asset of ASSET_FILES) {
+  consolePages.get(asset.path, (c) => {
     // A URL with the right version never changes; without one, look again each time.
     const versioned = c.req.query("v") !== undefined;
     return c.body(asset.body, 200, {
@@ -109,7 +108,7 @@ consolePages.get("/tasks/:taskId/live", consoleOn, signedIn, (c) => {
   if (origin !== undefined && origin !== new URL(c.req.url).origin) {
     return c.text("cross-origin WebSocket refused", 403);
   }
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+  if (!isWebSocketUpgrade(c.req.raw)) {
     return c.text("expected a WebSocket upgrade", 426);
   }
   return taskObject(c.env, taskId(c.req.param("taskId"))).fetch(c.req.raw);

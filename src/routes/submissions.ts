@@ -6,6 +6,7 @@ import { z } from "zod";
 import { taskId } from "../admin/tasks";
 import type { AppEnv } from "../bindings";
 import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
+import { asWebhookBody } from "../goapi/accept";
 import { removeSecrets } from "../goapi/sanitize";
 import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
 import { ApiError } from "../lib/errors";
@@ -66,12 +67,7 @@ submissions.post("/", async (c) => {
   };
   const create = { ...body.data, config: { ...body.data.config, webhook_config } };
   const data = dataOrThrow(c.env, await createTask(api, create));
-  const recorded = await recordGoapiBody(
-    c.env,
-    { timestamp: Math.floor(Date.now() / 1000), data },
-    origin,
-    "submit",
-  );
+  const recorded = await recordGoapiBody(c.env, asWebhookBody(data, Date.now()), origin, "submit");
   return c.json(
     {
       ok: true,
@@ -92,7 +88,7 @@ submissions.post("/:taskId/sync", async (c) => {
   }
   const recorded = await recordGoapiBody(
     c.env,
-    { timestamp: Math.floor(Date.now() / 1000), data },
+    asWebhookBody(data, Date.now()),
     new URL(c.req.url).origin,
     "poll",
   );

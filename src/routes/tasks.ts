@@ -4,14 +4,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { deleteTask, getTask, listTasks, redeliverTask, taskId } from "../admin/tasks";
 import type { AppEnv } from "../bindings";
+import { SUBSCRIPTION_ID_PATTERN } from "../delivery/subscriptions";
 import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
 import { ApiError } from "../lib/errors";
 
 const redeliverSchema = z.strictObject({
-  subscription: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
+  subscription: z.string().regex(SUBSCRIPTION_ID_PATTERN).optional(),
 });
 
 export const tasks = new Hono<AppEnv>();

@@ -8,6 +8,7 @@ import type {
   StoredEvent,
   TaskView,
 } from "../contract";
+import { imageUrl } from "../images/sources";
 import type { EventSummary } from "./events";
 import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 
@@ -15,7 +16,7 @@ import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 export function imageViews(taskId: string, rows: readonly ImageRow[], base: string): ImageView[] {
   return rows.map((row) => ({
     name: row.name,
-    url: row.state === "stored" ? `${base}/images/${taskId}/${row.name}` : null,
+    url: row.state === "stored" ? imageUrl(base, taskId, row.name) : null,
     source_url: row.source_url,
     content_type: row.content_type,
     bytes: row.bytes,

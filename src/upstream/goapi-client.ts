@@ -3,7 +3,7 @@
 // read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
 import { z } from "zod";
 import { readLimited } from "../lib/body";
-import { describeFetchError } from "../lib/fetch-errors";
+import { describeFetchError, isTimeoutError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
 
 /** GoAPI answers a task call within this, or midhook says it timed out. */
@@ -71,11 +71,9 @@ async function call(
       response.headers.get("content-length"),
     );
   } catch (err) {
-    const timedOut =
-      err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
     return {
       ok: false,
-      kind: timedOut ? "timeout" : "malformed",
+      kind: isTimeoutError(err) ? "timeout" : "malformed",
       message: describeFetchError(err, host, UPSTREAM_TIMEOUT_MS),
     };
   }
