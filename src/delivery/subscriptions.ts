@@ -209,7 +209,7 @@ export function matchingSubscriptions(
   );
 }
 
-/** The sentence saying SUBSCRIPTIONS does not parse, with `errors` (each names a setting at fault). */
+/** The sentence saying SUBSCRIPTIONS does not parse, with its `errors` (each names a setting). */
 export function invalidSubscriptionsMessage(errors: readonly string[]): string {
   return `SUBSCRIPTIONS is invalid: ${errors.length > 0 ? errors.join("; ") : "unreadable"}`;
 }

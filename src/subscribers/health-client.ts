@@ -4,8 +4,13 @@
 // the object is never a queue every attempt waits in.
 import { subscriberHealth } from "../bindings";
 import type { SubscriptionHealthView } from "../contract";
-import type { Subscription } from "../delivery/subscriptions";
 import type { AttemptHealth } from "./policy";
+
+/** What the health client needs of a subscription (a configured Subscription is one). */
+interface SubscriptionRef {
+  id: string;
+  pause_after_failures: number;
+}
 
 /** How long a consumer trusts what it last heard of a subscription's health. */
 const CACHE_MS = 5_000;
@@ -24,7 +29,7 @@ async function current(env: Env, id: string): Promise<SubscriptionHealthView> {
 }
 
 /** Whether deliveries to `subscription` should wait rather than be attempted. */
-export async function isPaused(env: Env, subscription: Subscription): Promise<boolean> {
+export async function isPaused(env: Env, subscription: SubscriptionRef): Promise<boolean> {
   return (await current(env, subscription.id)).state === "paused";
 }
 
@@ -34,7 +39,7 @@ export async function isPaused(env: Env, subscription: Subscription): Promise<bo
  */
 export async function reportAttempt(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   outcome: AttemptHealth,
 ): Promise<void> {
   if (outcome === "neutral") return;
@@ -52,7 +57,7 @@ export async function reportAttempt(
 /** Registers a delivery held back while the subscription is paused. */
 export async function holdFor(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   taskId: string,
   event: string,
 ): Promise<void> {
@@ -62,7 +67,7 @@ export async function holdFor(
 /** The probe's answer. */
 export async function reportProbe(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   ok: boolean,
 ): Promise<void> {
   remember(

@@ -3,6 +3,7 @@
 import type {
   DeliveryView,
   EventView,
+  HeldEvent,
   ImageView,
   ReconcileView,
   StoredEvent,
@@ -60,15 +61,8 @@ function deliveryView(row: DeliveryRow, configError: string | null): DeliveryVie
   };
 }
 
-/** An event still in the outbox, with the subscriptions it will go to and what it waits for. */
-export interface HeldEvent {
-  event: string;
-  /** null while SUBSCRIPTIONS is invalid. */
-  subscriptions: string[] | null;
-  reason: string;
-  /** When the object looks at it next (epoch ms). */
-  at: number | null;
-}
+// ./outbox, which produces held events, still imports their type from here.
+export type { HeldEvent } from "../contract";
 
 /** The deliveries that do not exist yet because their event waits in the outbox. */
 function heldViews(held: readonly HeldEvent[]): DeliveryView[] {

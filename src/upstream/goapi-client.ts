@@ -2,6 +2,7 @@
 // (GET /api/v1/task/{id}). Every answer is bounded in size and time and validated before it is
 // read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
 import { z } from "zod";
+import type { GoapiApi } from "../config";
 import { readLimited } from "../lib/body";
 import { describeFetchError, isTimeoutError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
@@ -28,23 +29,21 @@ export type UpstreamResult =
       message: string;
     };
 
-export interface GoapiApiAccess {
-  base: string;
-  key: string;
-}
+/** Where GoAPI's API is and the key to it: what a call needs of the GoAPI settings. */
+type GoapiAccess = Pick<GoapiApi, "base" | "key">;
 
 /** Creates a task at GoAPI with `body` (a unified create-task body). */
-export function createTask(api: GoapiApiAccess, body: unknown): Promise<UpstreamResult> {
+export function createTask(api: GoapiAccess, body: unknown): Promise<UpstreamResult> {
   return call(api, "POST", "/api/v1/task", body);
 }
 
 /** Fetches task `taskId` from GoAPI. */
-export function fetchTask(api: GoapiApiAccess, taskId: string): Promise<UpstreamResult> {
+export function fetchTask(api: GoapiAccess, taskId: string): Promise<UpstreamResult> {
   return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined);
 }
 
 async function call(
-  api: GoapiApiAccess,
+  api: GoapiAccess,
   method: "GET" | "POST",
   path: string,
   body: unknown,
