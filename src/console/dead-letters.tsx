@@ -1,9 +1,9 @@
 // The dead letters: deliveries that failed for good, across tasks, oldest first, each with a
 // Replay button that starts a new attempt series.
 import type { DeadLetterPage } from "../contract";
-import { shortEventId, shortId } from "./format";
 import { Layout, PostButton, Time } from "./layout";
 import type { Session } from "./session";
+import { shortEventId, shortId } from "./text";
 
 export function DeadLettersPage(props: {
   page: DeadLetterPage;

@@ -3,9 +3,9 @@
 // and paging.
 import type { TaskListItem, TaskListPage } from "../contract";
 import { TASK_STATUSES } from "../goapi/events";
-import { shortId } from "./format";
 import { Layout, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
+import { shortId } from "./text";
 
 export interface GalleryProps {
   page: TaskListPage;

@@ -3,12 +3,9 @@
 // Delete buttons.
 import type { DeliveryView, EventView, ImageView, TaskView } from "../contract";
 import { imageUrl } from "../images/sources";
-import { byteSize, shortEventId, shortId } from "./format";
 import { Layout, PostButton, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
-
-/** An event as the timeline shows it; `source` is absent before polling existed: a webhook. */
-type TimelineEvent = EventView & { source?: string };
+import { byteSize, shortEventId, shortId } from "./text";
 
 export function TaskPage(props: {
   view: TaskView;
@@ -164,7 +161,7 @@ function Images(props: { images: readonly ImageView[]; taskId: string }) {
   );
 }
 
-function Timeline(props: { events: readonly TimelineEvent[]; now: number }) {
+function Timeline(props: { events: readonly EventView[]; now: number }) {
   return (
     <section aria-labelledby="events-title">
       <h2 id="events-title">Events</h2>
@@ -193,7 +190,7 @@ function Timeline(props: { events: readonly TimelineEvent[]; now: number }) {
                   </span>
                 </td>
                 <td class="num">{`${event.progress}%`}</td>
-                <td>{event.source ?? "webhook"}</td>
+                <td>{event.source}</td>
                 <td class="num">{event.duplicates}</td>
                 <td>
                   {event.stale && (

@@ -26,6 +26,8 @@ export interface TaskEvent {
   model: string;
   status: TaskStatus;
   rawStatus: string;
+  /** Whether midhook knows `rawStatus`; an unknown one reads as processing. */
+  statusKnown: boolean;
   /** 0-100; always 100 once completed. */
   progress: number;
   images: ImageSource[];

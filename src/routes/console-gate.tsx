@@ -9,7 +9,6 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../bindings";
 import { adminToken } from "../config";
 import { readForm } from "../console/form";
-import { NOTICES } from "../console/format";
 import { ConsoleOffPage, ErrorPage, SignInPage } from "../console/pages";
 import {
   csrfMatches,
@@ -18,6 +17,7 @@ import {
   SESSION_COOKIE,
   type Session,
 } from "../console/session";
+import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
 /** The Hono environment of the console: the app's, with the session and the checked form. */

@@ -6,7 +6,6 @@ import { secretsToRemove } from "../config";
 import type { EventSource, IngestAnswer, RecordResult } from "../contract";
 import { acceptGoapiBody } from "../goapi/accept";
 import type { TaskEvent } from "../goapi/events";
-import { normalizeStatus } from "../goapi/normalize";
 import { ApiError, errorText } from "../lib/errors";
 
 /** Records `body` as heard from `source`; `origin` is where archived images are served from. */
@@ -19,7 +18,7 @@ export async function recordGoapiBody(
   const accepted = acceptGoapiBody(body, secretsToRemove(env));
   if (!accepted.ok) throw new ApiError(422, "invalid_payload", accepted.error);
   const { event, payload } = accepted;
-  if (!normalizeStatus(event.rawStatus).known) {
+  if (!event.statusKnown) {
     console.warn("unknown GoAPI status, recorded as processing", {
       task_id: event.taskId,
       status: event.rawStatus.slice(0, 40),

@@ -8,7 +8,7 @@ import { describeFetchError, isTimeoutError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
 
 /** GoAPI answers a task call within this, or midhook says it timed out. */
-export const UPSTREAM_TIMEOUT_MS = 30_000;
+const UPSTREAM_TIMEOUT_MS = 30_000;
 /** A task object is a few KiB; anything much larger is not an answer to read. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 

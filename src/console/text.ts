@@ -1,4 +1,4 @@
-// How the console writes ids, times and states for people (pure).
+// The console's text for people: short ids, times, byte sizes, and the notices after actions.
 
 /** The first 8 characters of a task id: enough to tell tasks apart on a page. */
 export function shortId(id: string): string {
