@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { configProblems } from "../src/config";
+import { referencedSecretNames } from "../src/delivery/subscriptions";
 
 const { values } = parseArgs({
   options: {
@@ -38,13 +39,12 @@ const config = unstable_readConfig(
 
 /** The secrets midhook reads, and the ones SUBSCRIPTIONS names with env:NAME. */
 function secretNames(settings: Record<string, unknown>): string[] {
-  const referenced = JSON.stringify(settings.SUBSCRIPTIONS ?? "").match(/env:[A-Za-z_]\w*/g) ?? [];
   return [
     ...new Set([
       "GOAPI_WEBHOOK_SECRET",
       "ADMIN_TOKEN",
       "GOAPI_API_KEY",
-      ...referenced.map((r) => r.slice(4)),
+      ...referencedSecretNames(settings.SUBSCRIPTIONS),
     ]),
   ];
 }

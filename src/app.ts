@@ -1,7 +1,7 @@
 // The Hono app: routes (the console at `/`), the not-found answer and the one error handler.
 import { Hono } from "hono";
 import type { AppEnv } from "./bindings";
-import { errorResponse, handleError } from "./lib/errors";
+import { errorEnvelope, errorResponse } from "./lib/errors";
 import { consolePages } from "./routes/console";
 import { deadLetters } from "./routes/dead-letters";
 import { images } from "./routes/images";
@@ -23,5 +23,5 @@ app.route("/v1/dead-letters", deadLetters);
 app.route("/v1/subscriptions", subscriptions);
 app.route("/", consolePages);
 
-app.notFound((c) => errorResponse(c, 404, "not_found", "no such route"));
-app.onError(handleError);
+app.notFound((c) => errorEnvelope(c, 404, "not_found", "no such route"));
+app.onError(errorResponse);

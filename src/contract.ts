@@ -9,6 +9,15 @@ export interface RecordResult {
   stale: boolean;
 }
 
+/** What the webhook, and a sync, answer about a GoAPI body they recorded. */
+export interface IngestAnswer {
+  ok: true;
+  task_id: string;
+  duplicate: boolean;
+  stale: boolean;
+  event: string;
+}
+
 export type ImageState = "pending" | "stored" | "failed";
 
 /** An image as the admin view shows it; forwarded without `state`. */
@@ -40,6 +49,19 @@ export interface DeliveryView {
   last_status: number | null;
   last_error: string | null;
   next_attempt_at: string | null;
+}
+
+/**
+ * An event still in the task's outbox, so without deliveries yet: the subscriptions it will go
+ * to and what it waits for, shown in the view as pending deliveries.
+ */
+export interface HeldEvent {
+  event: string;
+  /** null while SUBSCRIPTIONS is invalid. */
+  subscriptions: string[] | null;
+  reason: string;
+  /** When the object looks at it next (epoch ms). */
+  at: number | null;
 }
 
 /** How midhook heard of an event: GoAPI's webhook, a poll of GoAPI (or a sync), a submission. */
@@ -109,14 +131,16 @@ export type AttemptStart =
   /** Delivered, failed, taken over by a newer series, or held by another attempt's lease. */
   | { kind: "skip" };
 
-/** What the delivery consumer reports after one attempt. */
-export interface AttemptReport {
+/** What one POST to a subscriber gave: its status (null: no answer), an error, and Retry-After. */
+export interface PostResult {
   status: number | null;
   error: string | null;
   durationMs: number;
   retryAfterSeconds: number | null;
-  maxAttempts: number;
 }
+
+/** What the delivery consumer reports after an attempt: the POST's result, the attempts allowed. */
+export type AttemptReport = PostResult & { maxAttempts: number };
 
 /** What the queue should do with the message after an attempt was recorded. */
 export type AttemptOutcome =

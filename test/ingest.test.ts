@@ -2,13 +2,13 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
+import type { IngestAnswer } from "../src/contract";
 import { migrate, SCHEMA_VERSION } from "../src/task/schema";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { PREVIOUS_SECRET, SECRET } from "./support/keys";
 import {
   adminGet,
-  type IngestAnswer,
   ingest,
   newTaskId,
   postWebhook,

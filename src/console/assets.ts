@@ -229,7 +229,7 @@ function hashOf(text: string): string {
   return (hash >>> 0).toString(36);
 }
 
-interface Asset {
+export interface Asset {
   path: string;
   body: string;
   type: string;
@@ -248,7 +248,5 @@ export const ASSET_PATHS = {
   icon: `${FILES.icon.path}?v=${hashOf(ICON)}`,
 };
 
-/** The file served at `path`, or undefined. */
-export function assetAt(path: string): Asset | undefined {
-  return Object.values(FILES).find((file) => file.path === path);
-}
+/** Every file, each served at its path. */
+export const ASSET_FILES: readonly Asset[] = Object.values(FILES);

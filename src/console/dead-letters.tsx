@@ -1,9 +1,9 @@
 // The dead letters: deliveries that failed for good, across tasks, oldest first, each with a
 // Replay button that starts a new attempt series.
 import type { DeadLetterPage } from "../contract";
-import { shortId } from "./format";
 import { Layout, PostButton, Time } from "./layout";
 import type { Session } from "./session";
+import { shortEventId, shortId } from "./text";
 
 export function DeadLettersPage(props: {
   page: DeadLetterPage;
@@ -61,7 +61,7 @@ export function DeadLettersPage(props: {
                   <td>{item.subscription}</td>
                   <td>
                     <span class="mono" title={item.event}>
-                      {shortId(item.event.replace(/^evt_/, ""))}
+                      {shortEventId(item.event)}
                     </span>
                   </td>
                   <td class="num">{item.attempts}</td>

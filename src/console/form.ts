@@ -1,5 +1,5 @@
 // Reading a console form post (application/x-www-form-urlencoded) with a hard size cap.
-import { concatBytes } from "../lib/bytes";
+import { readLimited } from "../lib/body";
 import { ApiError } from "../lib/errors";
 
 /** Console forms carry a token and a path or two. */
@@ -7,23 +7,13 @@ const MAX_FORM_BYTES = 8 * 1024;
 
 /** The posted fields; ApiError 413 beyond MAX_FORM_BYTES, however the body is sent. */
 export async function readForm(request: Request): Promise<URLSearchParams> {
-  const tooLarge = new ApiError(413, "payload_too_large", "the form is too large");
-  if (Number(request.headers.get("content-length") ?? "0") > MAX_FORM_BYTES) throw tooLarge;
-  if (request.body === null) return new URLSearchParams();
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_FORM_BYTES) {
-      await reader.cancel();
-      throw tooLarge;
-    }
-    chunks.push(value);
-  }
-  return new URLSearchParams(new TextDecoder().decode(concatBytes(chunks, total)));
+  const bytes = await readLimited(
+    request.body,
+    MAX_FORM_BYTES,
+    request.headers.get("content-length"),
+  );
+  if (bytes === null) throw new ApiError(413, "payload_too_large", "the form is too large");
+  return new URLSearchParams(new TextDecoder().decode(bytes));
 }
 
 /** Where to go after signing in: a path of this site only, never another origin. */

@@ -2,11 +2,10 @@
 // status, progress, last update), newest first from the cross-task index, with a status filter
 // and paging.
 import type { TaskListItem, TaskListPage } from "../contract";
-import { shortId } from "./format";
+import { TASK_STATUSES } from "../goapi/events";
 import { Layout, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
-
-const STATUSES = ["pending", "processing", "completed", "failed"] as const;
+import { shortId } from "./text";
 
 export interface GalleryProps {
   page: TaskListPage;
@@ -33,7 +32,7 @@ export function GalleryPage(props: GalleryProps) {
           <label for="status">Status</label>
           <select id="status" name="status">
             <option value="">All</option>
-            {STATUSES.map((status) => (
+            {TASK_STATUSES.map((status) => (
               <option value={status} selected={props.status === status}>
                 {status[0]?.toUpperCase() + status.slice(1)}
               </option>

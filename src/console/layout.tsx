@@ -4,8 +4,8 @@ import type { Child } from "hono/jsx";
 import { raw } from "hono/utils/html";
 import type { TaskStatus } from "../goapi/events";
 import { ASSET_PATHS } from "./assets";
-import { timeAgo, utcTime } from "./format";
 import type { Session } from "./session";
+import { timeAgo, utcTime } from "./text";
 
 export type Section = "tasks" | "dead-letters" | "subscriptions";
 

@@ -2,6 +2,10 @@
 // every state-changing form carries, and the same-origin check of those requests. The signing key
 // is derived from ADMIN_TOKEN, so changing the token signs every session out. Pure but for
 // WebCrypto, which Node has too.
+import { decodeBase64Url, encodeBase64Url } from "../lib/bytes";
+import { equalsInConstantTime } from "../lib/constant-time";
+import { LOOPBACK_HOSTS } from "../lib/net";
+
 const encoder = new TextEncoder();
 
 /** The cookie's name (no `__Host-` prefix: that needs `Secure`, which http://localhost lacks). */
@@ -16,11 +20,6 @@ export interface Session {
   nonce: string;
   /** The token every POST of this session must carry (hidden field `csrf`). */
   csrf: string;
-}
-
-function base64url(bytes: ArrayBuffer | Uint8Array): string {
-  const binary = String.fromCharCode(...new Uint8Array(bytes));
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 /** HMAC keys derived from admin tokens, once per isolate. */
@@ -55,7 +54,7 @@ function sessionKey(adminToken: string): Promise<CryptoKey> {
 }
 
 async function mac(key: CryptoKey, text: string): Promise<string> {
-  return base64url(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
+  return encodeBase64Url(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
 async function sessionOf(key: CryptoKey, expires: number, nonce: string): Promise<Session> {
@@ -69,7 +68,7 @@ export async function createSession(
 ): Promise<{ session: Session; cookie: string }> {
   const key = await sessionKey(adminToken);
   const expires = Math.floor(now / 1000) + SESSION_SECONDS;
-  const nonce = base64url(crypto.getRandomValues(new Uint8Array(18)));
+  const nonce = encodeBase64Url(crypto.getRandomValues(new Uint8Array(18)));
   const body = `v1.${expires}.${nonce}`;
   return {
     session: await sessionOf(key, expires, nonce),
@@ -87,13 +86,10 @@ export async function readSession(
   if (match === null) return null;
   const [, expiresText = "", nonce = "", signature = ""] = match;
   const key = await sessionKey(adminToken);
-  const signed = Uint8Array.from(atob(signature.replaceAll("-", "+").replaceAll("_", "/")), (c) =>
-    c.charCodeAt(0),
-  );
   const valid = await crypto.subtle.verify(
     "HMAC",
     key,
-    signed,
+    decodeBase64Url(signature),
     encoder.encode(`v1.${expiresText}.${nonce}`),
   );
   const expires = Number(expiresText);
@@ -103,12 +99,7 @@ export async function readSession(
 
 /** Whether `presented` is the session's CSRF token (compared in constant time). */
 export function csrfMatches(session: Session, presented: string | undefined): boolean {
-  const expected = encoder.encode(session.csrf);
-  const got = encoder.encode(presented ?? "");
-  if (got.byteLength !== expected.byteLength) return false;
-  let difference = 0;
-  for (let i = 0; i < expected.byteLength; i++) difference |= (expected[i] ?? 0) ^ (got[i] ?? 0);
-  return difference === 0;
+  return equalsInConstantTime(presented ?? "", session.csrf);
 }
 
 /**
@@ -122,9 +113,9 @@ export function fromSameOrigin(request: Request): boolean {
 }
 
 /** `Secure` is left out only on plain http to the local machine (`npm run dev`). */
-export function isLocalHttp(url: string): boolean {
+function isLocalHttp(url: string): boolean {
   const { protocol, hostname } = new URL(url);
-  return protocol === "http:" && ["localhost", "127.0.0.1", "[::1]"].includes(hostname);
+  return protocol === "http:" && LOOPBACK_HOSTS.has(hostname);
 }
 
 /** The Set-Cookie value that stores `value` (or clears the cookie when `value` is null). */

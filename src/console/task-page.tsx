@@ -2,12 +2,10 @@
 // script reads again after each change the task's WebSocket announces), and the Redeliver and
 // Delete buttons.
 import type { DeliveryView, EventView, ImageView, TaskView } from "../contract";
-import { byteSize, shortId } from "./format";
+import { imageUrl } from "../images/sources";
 import { Layout, PostButton, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
-
-/** An event as the timeline shows it; `source` is absent before polling existed: a webhook. */
-type TimelineEvent = EventView & { source?: string };
+import { byteSize, shortEventId, shortId } from "./text";
 
 export function TaskPage(props: {
   view: TaskView;
@@ -128,7 +126,7 @@ function Images(props: { images: readonly ImageView[]; taskId: string }) {
       ) : (
         <ul class="images">
           {props.images.map((image) => {
-            const src = `/images/${encodeURIComponent(props.taskId)}/${encodeURIComponent(image.name)}`;
+            const src = imageUrl("", props.taskId, image.name);
             const main = image.name === "main" || image.name.startsWith("main.");
             return (
               <li class={main && props.images.length > 1 ? "main" : undefined}>
@@ -163,7 +161,7 @@ function Images(props: { images: readonly ImageView[]; taskId: string }) {
   );
 }
 
-function Timeline(props: { events: readonly TimelineEvent[]; now: number }) {
+function Timeline(props: { events: readonly EventView[]; now: number }) {
   return (
     <section aria-labelledby="events-title">
       <h2 id="events-title">Events</h2>
@@ -192,7 +190,7 @@ function Timeline(props: { events: readonly TimelineEvent[]; now: number }) {
                   </span>
                 </td>
                 <td class="num">{`${event.progress}%`}</td>
-                <td>{event.source ?? "webhook"}</td>
+                <td>{event.source}</td>
                 <td class="num">{event.duplicates}</td>
                 <td>
                   {event.stale && (
@@ -236,7 +234,7 @@ function Deliveries(props: { deliveries: readonly DeliveryView[]; now: number })
                   <td>{delivery.subscription ?? "(SUBSCRIPTIONS invalid)"}</td>
                   <td>
                     <span class="mono" title={delivery.event}>
-                      {shortId(delivery.event.replace(/^evt_/, ""))}
+                      {shortEventId(delivery.event)}
                     </span>
                   </td>
                   <td>

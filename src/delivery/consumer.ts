@@ -3,7 +3,7 @@
 // queue gave up on a message. The task owns every delivery's state, the dead-letter list included.
 import { z } from "zod";
 import { taskObject } from "../bindings";
-import type { DeliveryMessage, StoredEvent } from "../contract";
+import type { DeliveryMessage, PostResult, StoredEvent } from "../contract";
 import { errorText } from "../lib/errors";
 import {
   holdFor,
@@ -12,10 +12,10 @@ import {
   reportAttempt,
   reportProbe,
 } from "../subscribers/health-client";
-import { formatGoapiEvent, formatMidhookEvent } from "./format";
+import { formatGoapiEvent, formatMidhookEvent } from "./bodies";
 import { answerHealth, probeFoundUp, unreachableRetrySeconds } from "./policy";
-import { type PostResult, postSigned } from "./post";
-import { type Subscription, subscriptionsOf } from "./subscriptions";
+import { postSigned } from "./post";
+import { invalidSubscriptionsMessage, type Subscription, subscriptionsOf } from "./subscriptions";
 
 /** The dead-letter queue's name as in wrangler.toml: the consumer tells its queues apart by it. */
 const DEAD_LETTER_QUEUE_NAME = "midhook-dead-letters";
@@ -61,7 +61,7 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
         body.event,
         body.subscription,
         body.series,
-        `SUBSCRIPTIONS is invalid: ${subscriptions.errors[0] ?? "unreadable"}`,
+        invalidSubscriptionsMessage(subscriptions.errors.slice(0, 1)),
       );
       message.ack();
       return;

@@ -1,5 +1,6 @@
 // One delivery attempt on the wire: the signed POST to a subscriber, and what came back.
 import { version } from "../../package.json";
+import type { PostResult } from "../contract";
 import { describeFetchError } from "../lib/fetch-errors";
 import { isSuccessStatus, parseRetryAfter } from "./policy";
 import { signStandardWebhook } from "./sign";
@@ -7,13 +8,7 @@ import type { Subscription } from "./subscriptions";
 
 const USER_AGENT = `midhook/${version}`;
 
-/** What one POST gave: the status (null: no answer), an error to show, and Retry-After. */
-export interface PostResult {
-  status: number | null;
-  error: string | null;
-  durationMs: number;
-  retryAfterSeconds: number | null;
-}
+// ./consumer still imports the result's type from here.
 
 /** POSTs `body` as event `eventId` to `subscription`, signed, and reports what happened. */
 export async function postSigned(

@@ -1,5 +1,5 @@
 // Standard Webhooks signatures (https://www.standardwebhooks.com).
-import { decodeBase64 } from "../lib/bytes";
+import { decodeBase64, encodeBase64 } from "../lib/bytes";
 
 const encoder = new TextEncoder();
 
@@ -23,5 +23,5 @@ export async function signStandardWebhook(
     ["sign"],
   );
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}.${timestamp}.${body}`));
-  return `v1,${btoa(String.fromCharCode(...new Uint8Array(mac)))}`;
+  return `v1,${encodeBase64(mac)}`;
 }

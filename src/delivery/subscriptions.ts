@@ -19,7 +19,15 @@ const RESERVED_HEADERS =
   /^(content-type|content-length|content-encoding|transfer-encoding|connection|host|user-agent|webhook-.*|x-webhook-secret)$/i;
 /** An HTTP token (RFC 9110 §5.6.2), what a header name must be. */
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const ENV_REFERENCE = /^env:[A-Za-z_][A-Za-z0-9_]*$/;
+/** CR, LF or NUL: a header value holding one could end or split the request's headers. */
+const UNSAFE_HEADER_VALUE = /[\r\n\0]/;
+/** The NAME of `env:NAME`: a secret's (an environment variable's) name. */
+const SECRET_NAME = "[A-Za-z_][A-Za-z0-9_]*";
+/** A key or header value that names a secret instead of holding it. */
+const ENV_REFERENCE = new RegExp(`^env:${SECRET_NAME}$`);
+
+/** A subscription's id: it names the subscription in URLs, messages and Durable Objects. */
+export const SUBSCRIPTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const subscriptionUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -52,14 +60,14 @@ const headers = z.record(z.string(), z.string()).superRefine((record, ctx) => {
     } else if (RESERVED_HEADERS.test(name)) {
       ctx.addIssue({ code: "custom", path: [name], message: "is set by midhook or the runtime" });
     }
-    if (/[\r\n\0]/.test(value)) {
+    if (UNSAFE_HEADER_VALUE.test(value)) {
       ctx.addIssue({ code: "custom", path: [name], message: "must not contain CR, LF or NUL" });
     }
   }
 });
 
 const subscriptionSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be 1-64 characters of A-Z a-z 0-9 _ -"),
+  id: z.string().regex(SUBSCRIPTION_ID_PATTERN, "must be 1-64 characters of A-Z a-z 0-9 _ -"),
   url: subscriptionUrl,
   /** One key, or several to sign every delivery with each (rotation without a gap). */
   secret: z.union([keyReference, z.array(keyReference).min(1).max(4)]),
@@ -136,7 +144,7 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
       }
       const secret = readSecret(raw.slice("env:".length), secrets);
       if (!secret.ok) errors.push(`${label}.headers.${name}: ${secret.error}`);
-      else if (/[\r\n\0]/.test(secret.value)) {
+      else if (UNSAFE_HEADER_VALUE.test(secret.value)) {
         errors.push(`${label}.headers.${name}: ${raw.slice(4)} must not contain CR, LF or NUL`);
       } else {
         resolvedHeaders[name] = secret.value;
@@ -201,6 +209,21 @@ export function matchingSubscriptions(
   );
 }
 
+/** The sentence saying SUBSCRIPTIONS does not parse, with its `errors` (each names a setting). */
+export function invalidSubscriptionsMessage(errors: readonly string[]): string {
+  return `SUBSCRIPTIONS is invalid: ${errors.length > 0 ? errors.join("; ") : "unreadable"}`;
+}
+
+/**
+ * The NAME of every `env:NAME` in SUBSCRIPTIONS (a JSON string, or the array itself): the
+ * secrets it reads.
+ */
+export function referencedSecretNames(raw: unknown): string[] {
+  const text = typeof raw === "string" ? raw : JSON.stringify(raw ?? []);
+  const references = text.match(new RegExp(`env:${SECRET_NAME}`, "g")) ?? [];
+  return references.map((reference) => reference.slice("env:".length));
+}
+
 let memo: { raw: unknown; secrets: string; result: SubscriptionsResult } | null = null;
 
 /**
@@ -210,9 +233,9 @@ let memo: { raw: unknown; secrets: string; result: SubscriptionsResult } | null 
  */
 export function subscriptionsOf(env: { SUBSCRIPTIONS?: unknown }): SubscriptionsResult {
   const raw = env.SUBSCRIPTIONS;
-  const text = typeof raw === "string" ? raw : JSON.stringify(raw ?? []);
-  const names = text.match(/env:[A-Za-z_][A-Za-z0-9_]*/g) ?? [];
-  const secrets = names.map((n) => String(Reflect.get(env, n.slice(4)) ?? "")).join("\u0000");
+  const secrets = referencedSecretNames(raw)
+    .map((name) => String(Reflect.get(env, name) ?? ""))
+    .join("\u0000");
   if (memo === null || memo.raw !== raw || memo.secrets !== secrets) {
     memo = { raw, secrets, result: parseSubscriptions(raw, env) };
   }

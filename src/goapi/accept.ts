@@ -8,6 +8,17 @@ export type Accepted =
   | { ok: true; event: TaskEvent; payload: string }
   | { ok: false; error: string };
 
+/**
+ * A task object from GoAPI's task API (what a submission or a poll is answered) as the unified
+ * API's webhook body, `{ timestamp, data }`: it is then recorded as that webhook would be.
+ */
+export function asWebhookBody(
+  data: Record<string, unknown>,
+  nowMs: number,
+): { timestamp: number; data: Record<string, unknown> } {
+  return { timestamp: Math.floor(nowMs / 1000), data };
+}
+
 /** `body` cleaned of `secrets` and normalized, with the cleaned payload to store. */
 export function acceptGoapiBody(body: unknown, secrets: readonly string[]): Accepted {
   const clean = removeSecrets(body, secrets);

@@ -1,17 +1,17 @@
 // The internal task event every GoAPI payload is normalized to, and the rules that order events.
 
-/** Normalized task status: GoAPI's many spellings in both APIs come down to these four. */
-export type TaskStatus = "pending" | "processing" | "completed" | "failed";
+/** Normalized task statuses: GoAPI's many spellings in both APIs come down to these four. */
+export const TASK_STATUSES = ["pending", "processing", "completed", "failed"] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Event types sent downstream. */
-export type EventType = "task.created" | "task.progress" | "task.completed" | "task.failed";
-
-export const EVENT_TYPES: readonly EventType[] = [
+export const EVENT_TYPES = [
   "task.created",
   "task.progress",
   "task.completed",
   "task.failed",
-];
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /** A result image to archive: `name` is the stored name without its extension (`main`, `1`…). */
 export interface ImageSource {
@@ -26,6 +26,8 @@ export interface TaskEvent {
   model: string;
   status: TaskStatus;
   rawStatus: string;
+  /** Whether midhook knows `rawStatus`; an unknown one reads as processing. */
+  statusKnown: boolean;
   /** 0-100; always 100 once completed. */
   progress: number;
   images: ImageSource[];

@@ -52,7 +52,7 @@ function describe(error: z.ZodError): string {
 
 function fromV2(p: V2Payload): TaskEvent {
   const result = p.task_result ?? {};
-  const { status } = normalizeStatus(p.status);
+  const { status, known } = normalizeStatus(p.status);
   const taskType = nonEmpty(p.meta?.task_type) ?? "unknown";
   const errors = strings(result.error_messages);
   return {
@@ -61,6 +61,7 @@ function fromV2(p: V2Payload): TaskEvent {
     model: "midjourney",
     status,
     rawStatus: p.status,
+    statusKnown: known,
     progress: progressOf(status, result.task_progress),
     images: imageSources(result.image_url, result.image_urls, result.temporary_image_urls),
     description: taskType === "describe" ? nonEmpty(result.message) : null,
@@ -73,13 +74,14 @@ function fromV2(p: V2Payload): TaskEvent {
 function fromV1(p: V1Payload): TaskEvent {
   const data = p.data;
   const output = data.output ?? {};
-  const { status } = normalizeStatus(data.status);
+  const { status, known } = normalizeStatus(data.status);
   return {
     taskId: data.task_id,
     taskType: nonEmpty(data.task_type) ?? "unknown",
     model: nonEmpty(data.model) ?? "midjourney",
     status,
     rawStatus: data.status,
+    statusKnown: known,
     progress: progressOf(status, output.progress),
     images: imageSources(output.image_url, output.image_urls, output.temporary_image_urls),
     description: nonEmpty(output.description),

@@ -3,7 +3,7 @@
 /** After attempt n fails, wait the nth delay: 5 tries over about 3 minutes in all. */
 const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000];
 /** How many times a failing source is tried. */
-export const IMAGE_MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
+const IMAGE_MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 /** A whole copy (headers and body) may take this long. */
 export const IMAGE_COPY_TIMEOUT_MS = 5 * 60_000;
 

@@ -1,4 +1,5 @@
-// Which image URLs midhook may fetch, and what an archived image is called (pure, no I/O).
+// Which image URLs midhook may fetch, and what an archived image is called and where it is
+// served (pure, no I/O).
 import { LOOPBACK_HOSTS } from "../lib/net";
 
 const DEFAULT_IMAGE_HOSTS = [
@@ -97,6 +98,14 @@ export function fallbackName(slot: string, url: string): string {
 /** Where an archived image lives in the bucket: `tasks/{task_id}/{name}`. */
 export function imageKey(taskId: string, name: string): string {
   return `tasks/${taskId}/${name}`;
+}
+
+/**
+ * Where an archived image is served: `{base}/images/{task_id}/{name}`, `base` being the origin
+ * images are served from ("" for a path on the console's own origin).
+ */
+export function imageUrl(base: string, taskId: string, name: string): string {
+  return `${base}/images/${taskId}/${name}`;
 }
 
 /** Image names are `main` or a number, a dot and an extension: nothing that leaves the prefix. */

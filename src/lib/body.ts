@@ -4,6 +4,9 @@ import { concatBytes } from "./bytes";
 import { ApiError } from "./errors";
 import { parseJsonBody } from "./json";
 
+/** Admin request bodies are a few bytes of JSON. */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
 /**
  * The whole of `stream`, or null as soon as more than `maxBytes` arrive (or `declared`, its
  * content-length, says they would), whatever the sender claims.

@@ -1,4 +1,5 @@
-// Constant-time comparison of a presented secret against configured ones.
+// Constant-time comparisons: a presented secret against the configured ones, and a presented
+// token against the one expected.
 const encoder = new TextEncoder();
 
 async function sha256(value: string): Promise<ArrayBuffer> {
@@ -20,6 +21,20 @@ export async function matchesAnySecret(
     if (crypto.subtle.timingSafeEqual(got, await digestOf(secret))) matched = true;
   }
   return matched;
+}
+
+/**
+ * True when `presented` equals `expected`, in a time that depends only on their lengths: for a
+ * token whose length is no secret (the console's CSRF token is a MAC of fixed length).
+ * Synchronous, and plain JavaScript, so it runs outside Workers too.
+ */
+export function equalsInConstantTime(presented: string, expected: string): boolean {
+  const want = encoder.encode(expected);
+  const got = encoder.encode(presented);
+  if (got.byteLength !== want.byteLength) return false;
+  let difference = 0;
+  for (let i = 0; i < want.byteLength; i++) difference |= (want[i] ?? 0) ^ (got[i] ?? 0);
+  return difference === 0;
 }
 
 /** Digests of configured secrets, computed once per isolate. */

@@ -41,7 +41,7 @@ export class ApiError extends HTTPException {
 }
 
 /** The JSON error envelope as a Response. */
-export function errorResponse(
+export function errorEnvelope(
   c: Context,
   status: ContentfulStatusCode,
   code: ErrorCode,
@@ -51,16 +51,19 @@ export function errorResponse(
   return c.json({ error: { code, message } }, status, headers);
 }
 
-/** `app.onError`: known errors keep their status; anything else is logged and becomes a 500. */
-export function handleError(err: Error, c: Context): Response {
+/**
+ * The API's answer to an error (`app.onError`): known errors keep their status; anything else is
+ * logged and becomes a 500.
+ */
+export function errorResponse(err: Error, c: Context): Response {
   if (err instanceof ApiError) {
-    return errorResponse(c, err.status as ContentfulStatusCode, err.code, err.message, err.headers);
+    return errorEnvelope(c, err.status as ContentfulStatusCode, err.code, err.message, err.headers);
   }
   if (err instanceof HTTPException) {
-    return errorResponse(c, err.status as ContentfulStatusCode, "invalid_request", err.message);
+    return errorEnvelope(c, err.status as ContentfulStatusCode, "invalid_request", err.message);
   }
   console.error("unhandled error", c.req.method, c.req.path, errorText(err));
-  return errorResponse(c, 500, "internal_error", "internal error");
+  return errorEnvelope(c, 500, "internal_error", "internal error");
 }
 
 /** An unexpected error for the log: its stack when it has one. */

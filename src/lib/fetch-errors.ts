@@ -2,11 +2,15 @@
 // a failed DNS lookup surfaces as "internal error; reference = …" (the cause goes to the
 // runtime's own log), and a refused or reset connection as "Network connection lost.".
 
+/** Whether a fetch threw `err` because its time ran out (or its signal aborted it). */
+export function isTimeoutError(err: unknown): boolean {
+  return err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+}
+
 /** The failure of a fetch to `host` that threw `err`, allowed `timeoutMs`. */
 export function describeFetchError(err: unknown, host: string, timeoutMs: number): string {
-  const name = err instanceof Error ? err.name : "";
   const message = err instanceof Error ? err.message : String(err);
-  if (name === "TimeoutError" || name === "AbortError") {
+  if (isTimeoutError(err)) {
     return `no answer from ${host} within ${formatDuration(timeoutMs)}`;
   }
   if (/internal error; reference|dns lookup/i.test(message)) {

@@ -6,9 +6,9 @@ import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "../bindings";
 import { adminToken } from "../config";
 import { readForm } from "../console/form";
-import { NOTICES } from "../console/format";
 import { ConsoleOffPage, ErrorPage, SignInPage } from "../console/pages";
 import {
   csrfMatches,
@@ -17,12 +17,11 @@ import {
   SESSION_COOKIE,
   type Session,
 } from "../console/session";
+import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
-export type ConsoleEnv = {
-  Bindings: Env;
-  Variables: { session: Session; form: URLSearchParams };
-};
+/** The Hono environment of the console: the app's, with the session and the checked form. */
+export type ConsoleEnv = AppEnv & { Variables: { session: Session; form: URLSearchParams } };
 
 /** Page headers: nothing from elsewhere runs, the page is never framed, cached or sniffed. */
 function pageHeaders(c: Context<ConsoleEnv>): void {

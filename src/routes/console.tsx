@@ -1,19 +1,23 @@
 // The console at `/`: sign-in and sign-out, the gallery of tasks, a task's page with its live
-// WebSocket, the dead letters, and the POSTs of their buttons. HTML pages with a session cookie,
-// over the same operations as the admin API (./tasks, ./dead-letters).
+// WebSocket, the dead letters, the subscriptions, and the POSTs of their buttons. HTML pages with
+// a session cookie, over the same operations as the admin API (../admin).
 import { Hono } from "hono";
+import { listDeadLetters, replayDeadLetter } from "../admin/dead-letters";
+import { listSubscriptions, resumeSubscription } from "../admin/subscriptions";
+import { deleteTask, getTask, listTasks, redeliverTask, taskId } from "../admin/tasks";
 import { taskObject } from "../bindings";
-import { assetAt } from "../console/assets";
+import { ASSET_FILES } from "../console/assets";
 import { DeadLettersPage } from "../console/dead-letters";
 import { readForm, safeNext } from "../console/form";
-import { NOTICES } from "../console/format";
 import { GalleryPage } from "../console/gallery";
 import { SignInPage } from "../console/pages";
 import { createSession, fromSameOrigin, sessionCookieHeader } from "../console/session";
 import { SubscriptionsPage } from "../console/subscriptions";
 import { TaskPage, TaskPanel } from "../console/task-page";
+import { NOTICES } from "../console/text";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
+import { isWebSocketUpgrade } from "../lib/websocket";
 import {
   type ConsoleEnv,
   consoleError,
@@ -22,9 +26,6 @@ import {
   signedIn,
   tokenOf,
 } from "./console-gate";
-import { listDeadLetters, replayDeadLetter } from "./dead-letters";
-import { listSubscriptions, resumeSubscription } from "./subscriptions";
-import { deleteTask, listTasks, redeliverTask, taskId } from "./tasks";
 
 /** Tasks per gallery page: a multiple of 2, 3, 4 and 6 columns. */
 const GALLERY_PAGE = "48";
@@ -32,10 +33,8 @@ const GALLERY_PAGE = "48";
 export const consolePages = new Hono<ConsoleEnv>();
 consolePages.onError(consoleError);
 
-for (const path of ["/console.css", "/console.js", "/favicon.svg"]) {
-  consolePages.get(path, (c) => {
-    const asset = assetAt(path);
-    if (asset === undefined) return c.notFound();
+for (const asset of ASSET_FILES) {
+  consolePages.get(asset.path, (c) => {
     // A URL with the right version never changes; without one, look again each time.
     const versioned = c.req.query("v") !== undefined;
     return c.body(asset.body, 200, {
@@ -84,7 +83,7 @@ consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, (c) => {
 });
 
 consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
-  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  const view = await getTask(c.env, taskId(c.req.param("taskId")));
   if (view === null) throw new ApiError(404, "not_found", "There is no such task.");
   return c.html(
     <TaskPage
@@ -98,7 +97,7 @@ consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
 
 // The task page's script reads the panel again after each change its WebSocket announces.
 consolePages.get("/tasks/:taskId/panel", consoleOn, signedIn, async (c) => {
-  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  const view = await getTask(c.env, taskId(c.req.param("taskId")));
   if (view === null) return c.text("no such task", 404);
   return c.html(<TaskPanel view={view} now={Date.now()} />);
 });
@@ -109,7 +108,7 @@ consolePages.get("/tasks/:taskId/live", consoleOn, signedIn, (c) => {
   if (origin !== undefined && origin !== new URL(c.req.url).origin) {
     return c.text("cross-origin WebSocket refused", 403);
   }
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+  if (!isWebSocketUpgrade(c.req.raw)) {
     return c.text("expected a WebSocket upgrade", 426);
   }
   return taskObject(c.env, taskId(c.req.param("taskId"))).fetch(c.req.raw);

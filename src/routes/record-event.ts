@@ -3,20 +3,10 @@
 // body that is not a task, `503` when the task's object cannot record it, so the sender retries.
 import { taskObject } from "../bindings";
 import { secretsToRemove } from "../config";
-import type { EventSource, RecordResult } from "../contract";
+import type { EventSource, IngestAnswer, RecordResult } from "../contract";
 import { acceptGoapiBody } from "../goapi/accept";
 import type { TaskEvent } from "../goapi/events";
-import { normalizeStatus } from "../goapi/normalize";
 import { ApiError, errorText } from "../lib/errors";
-
-/** What the ingest answers about a recorded body. */
-export interface IngestAnswer {
-  ok: true;
-  task_id: string;
-  duplicate: boolean;
-  stale: boolean;
-  event: string;
-}
 
 /** Records `body` as heard from `source`; `origin` is where archived images are served from. */
 export async function recordGoapiBody(
@@ -28,7 +18,7 @@ export async function recordGoapiBody(
   const accepted = acceptGoapiBody(body, secretsToRemove(env));
   if (!accepted.ok) throw new ApiError(422, "invalid_payload", accepted.error);
   const { event, payload } = accepted;
-  if (!normalizeStatus(event.rawStatus).known) {
+  if (!event.statusKnown) {
     console.warn("unknown GoAPI status, recorded as processing", {
       task_id: event.taskId,
       status: event.rawStatus.slice(0, 40),

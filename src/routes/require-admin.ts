@@ -18,6 +18,3 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   }
   await next();
 });
-
-/** Admin request bodies are a few bytes of JSON. */
-export const MAX_ADMIN_BODY_BYTES = 64 * 1024;

@@ -3,15 +3,15 @@
 // now and records what it says. Both are off (503) while GOAPI_API_KEY is unset.
 import { Hono } from "hono";
 import { z } from "zod";
+import { taskId } from "../admin/tasks";
 import type { AppEnv } from "../bindings";
 import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
+import { asWebhookBody } from "../goapi/accept";
 import { removeSecrets } from "../goapi/sanitize";
-import { TASK_ID_PATTERN } from "../goapi/schema";
-import { readJsonBody } from "../lib/body";
+import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
 import { ApiError } from "../lib/errors";
 import { createTask, fetchTask, type UpstreamResult } from "../upstream/goapi-client";
 import { recordGoapiBody } from "./record-event";
-import { MAX_ADMIN_BODY_BYTES } from "./require-admin";
 
 /** GoAPI's unified create-task body; `config` may carry more than the webhook midhook sets. */
 const createSchema = z.looseObject({
@@ -67,12 +67,7 @@ submissions.post("/", async (c) => {
   };
   const create = { ...body.data, config: { ...body.data.config, webhook_config } };
   const data = dataOrThrow(c.env, await createTask(api, create));
-  const recorded = await recordGoapiBody(
-    c.env,
-    { timestamp: Math.floor(Date.now() / 1000), data },
-    origin,
-    "submit",
-  );
+  const recorded = await recordGoapiBody(c.env, asWebhookBody(data, Date.now()), origin, "submit");
   return c.json(
     {
       ok: true,
@@ -86,15 +81,14 @@ submissions.post("/", async (c) => {
 
 submissions.post("/:taskId/sync", async (c) => {
   const api = requireApi(c.env);
-  const taskId = c.req.param("taskId");
-  if (!TASK_ID_PATTERN.test(taskId)) throw new ApiError(400, "invalid_request", "invalid task id");
-  const data = dataOrThrow(c.env, await fetchTask(api, taskId));
-  if (data.task_id !== taskId) {
+  const id = taskId(c.req.param("taskId"));
+  const data = dataOrThrow(c.env, await fetchTask(api, id));
+  if (data.task_id !== id) {
     throw new ApiError(502, "upstream_error", "GoAPI answered about another task");
   }
   const recorded = await recordGoapiBody(
     c.env,
-    { timestamp: Math.floor(Date.now() / 1000), data },
+    asWebhookBody(data, Date.now()),
     new URL(c.req.url).origin,
     "poll",
   );

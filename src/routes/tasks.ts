@@ -2,88 +2,22 @@
 // (`GET /v1/tasks/{id}`, from its object), `POST /v1/tasks/{id}/redeliver` and `DELETE`.
 import { Hono } from "hono";
 import { z } from "zod";
-import { type AppEnv, deadLetterLog, taskObject } from "../bindings";
-import type { EraseResult, RedeliverResult, RestartedDelivery, TaskListPage } from "../contract";
-import { TASK_ID_PATTERN } from "../goapi/schema";
-import { readJsonBody } from "../lib/body";
-import { ApiError, errorText } from "../lib/errors";
-import { decodeCursor, encodeCursor } from "../task-index/cursor";
-import { listIndexEntries, listItem } from "../task-index/store";
-import { MAX_ADMIN_BODY_BYTES } from "./require-admin";
-
-// `?status=&cursor=&limit=` (empty) means every status, the first page and the default size.
-const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
-const listSchema = z.object({
-  status: z.preprocess(
-    emptyAsUnset,
-    z.enum(["pending", "processing", "completed", "failed"]).optional(),
-  ),
-  cursor: z.preprocess(emptyAsUnset, z.string().max(400).optional()),
-  limit: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).max(100).default(50)),
-});
-
-/** Query parameters of a task list page, as the API and the console's gallery take them. */
-export type ListParams = z.input<typeof listSchema>;
-
-/** A page of the task list, newest first; ApiError 400 for a bad status, cursor or limit. */
-export async function listTasks(env: Env, params: ListParams): Promise<TaskListPage> {
-  const query = listSchema.safeParse(params);
-  if (!query.success) {
-    throw new ApiError(400, "invalid_request", "status, cursor or limit is invalid");
-  }
-  const after = query.data.cursor === undefined ? null : decodeCursor(query.data.cursor);
-  if (query.data.cursor !== undefined && after === null) {
-    throw new ApiError(400, "invalid_request", "cursor is not a next_cursor value");
-  }
-  const page = await listIndexEntries(env.INDEX, {
-    status: query.data.status ?? null,
-    after,
-    limit: query.data.limit,
-  });
-  return {
-    items: page.entries.map((entry) => listItem(entry, env)),
-    next_cursor: page.next === null ? null : encodeCursor(page.next),
-  };
-}
-
-/** Erases task `id` (see TaskObject.erase); ApiError 404 when there is no such task. */
-export async function deleteTask(env: Env, id: string): Promise<void> {
-  let result: EraseResult;
-  try {
-    result = await taskObject(env, id).erase();
-  } catch (err) {
-    console.error("erasing a task failed; its object tries again", {
-      task_id: id,
-      error: errorText(err),
-    });
-    throw new ApiError(
-      503,
-      "storage_unavailable",
-      "the task is erased from midhook's views, but some of its data could not be removed yet; it is removed in the background",
-    );
-  }
-  if (result === "unknown_task") throw new ApiError(404, "not_found", "no such task");
-}
+import { deleteTask, getTask, listTasks, redeliverTask, taskId } from "../admin/tasks";
+import type { AppEnv } from "../bindings";
+import { SUBSCRIPTION_ID_PATTERN } from "../delivery/subscriptions";
+import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
+import { ApiError } from "../lib/errors";
 
 const redeliverSchema = z.strictObject({
-  subscription: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/)
-    .optional(),
+  subscription: z.string().regex(SUBSCRIPTION_ID_PATTERN).optional(),
 });
 
 export const tasks = new Hono<AppEnv>();
 
-/** The task id of a path, or ApiError 400 for one that could escape a key prefix. */
-export function taskId(raw: string): string {
-  if (!TASK_ID_PATTERN.test(raw)) throw new ApiError(400, "invalid_request", "invalid task id");
-  return raw;
-}
-
 tasks.get("/", async (c) => c.json(await listTasks(c.env, c.req.query())));
 
 tasks.get("/:taskId", async (c) => {
-  const view = await taskObject(c.env, taskId(c.req.param("taskId"))).getTask();
+  const view = await getTask(c.env, taskId(c.req.param("taskId")));
   if (view === null) throw new ApiError(404, "not_found", "no such task");
   return c.json(view);
 });
@@ -103,32 +37,3 @@ tasks.post("/:taskId/redeliver", async (c) => {
   const restarted = await redeliverTask(c.env, id, body.data.subscription);
   return c.json({ ok: true, deliveries: restarted });
 });
-
-/** Starts a new attempt series of the task's deliveries (to one subscription, if given). */
-export async function redeliverTask(
-  env: Env,
-  id: string,
-  subscription?: string,
-): Promise<RestartedDelivery[]> {
-  const result = await taskObject(env, id).redeliver({ subscription });
-  const restarted = restartedOrThrow(result);
-  await deadLetterLog(env).remove(restarted);
-  return restarted;
-}
-
-/** The deliveries a redeliver restarted, or the API error that says why it could not. */
-export function restartedOrThrow(result: RedeliverResult) {
-  if (result.ok) return result.restarted;
-  switch (result.reason) {
-    case "unknown_task":
-      throw new ApiError(404, "not_found", "no such task");
-    case "unknown_subscription":
-      throw new ApiError(
-        404,
-        "not_found",
-        `no subscription "${result.subscription}" in SUBSCRIPTIONS`,
-      );
-    case "invalid_config":
-      throw new ApiError(409, "conflict", `SUBSCRIPTIONS is invalid: ${result.errors.join("; ")}`);
-  }
-}

@@ -4,7 +4,12 @@
 // the object is never a queue every attempt waits in.
 import { subscriberHealth } from "../bindings";
 import type { AttemptHealth, SubscriptionHealthView } from "../contract";
-import type { Subscription } from "../delivery/subscriptions";
+
+/** What the health client needs of a subscription (a configured Subscription is one). */
+interface SubscriptionRef {
+  id: string;
+  pause_after_failures: number;
+}
 
 /** How long a consumer trusts what it last heard of a subscription's health. */
 const CACHE_MS = 5_000;
@@ -23,7 +28,7 @@ async function current(env: Env, id: string): Promise<SubscriptionHealthView> {
 }
 
 /** Whether deliveries to `subscription` should wait rather than be attempted. */
-export async function isPaused(env: Env, subscription: Subscription): Promise<boolean> {
+export async function isPaused(env: Env, subscription: SubscriptionRef): Promise<boolean> {
   return (await current(env, subscription.id)).state === "paused";
 }
 
@@ -33,7 +38,7 @@ export async function isPaused(env: Env, subscription: Subscription): Promise<bo
  */
 export async function reportAttempt(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   outcome: AttemptHealth,
 ): Promise<void> {
   if (outcome === "neutral") return;
@@ -51,7 +56,7 @@ export async function reportAttempt(
 /** Registers a delivery held back while the subscription is paused. */
 export async function holdFor(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   taskId: string,
   event: string,
 ): Promise<void> {
@@ -61,7 +66,7 @@ export async function holdFor(
 /** The probe's answer. */
 export async function reportProbe(
   env: Env,
-  subscription: Subscription,
+  subscription: SubscriptionRef,
   ok: boolean,
 ): Promise<void> {
   remember(

@@ -1,5 +1,6 @@
 // The task list's cursor: where a page ended, as an opaque string (pure).
 import { TASK_ID_PATTERN } from "../goapi/schema";
+import { decodeBase64Url, encodeBase64Url } from "../lib/bytes";
 
 /** The last row of a page: the next page starts strictly after it, newest first. */
 export interface ListPosition {
@@ -12,7 +13,7 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/;
 /** `position` as a URL-safe string (base64url of a small JSON array). */
 export function encodeCursor(position: ListPosition): string {
   const json = JSON.stringify([position.updated_at, position.task_id]);
-  return btoa(json).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return encodeBase64Url(new TextEncoder().encode(json));
 }
 
 /** The position a cursor names, or null when it is not one this code made. */
@@ -20,7 +21,7 @@ export function decodeCursor(cursor: string): ListPosition | null {
   if (!/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) return null;
   let value: unknown;
   try {
-    value = JSON.parse(atob(cursor.replaceAll("-", "+").replaceAll("_", "/")));
+    value = JSON.parse(new TextDecoder().decode(decodeBase64Url(cursor)));
   } catch {
     return null;
   }

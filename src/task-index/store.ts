@@ -3,6 +3,7 @@
 import { publicBaseUrl } from "../config";
 import type { TaskIndexEntry, TaskListItem } from "../contract";
 import type { TaskStatus } from "../goapi/events";
+import { imageUrl } from "../images/sources";
 import type { ListPosition } from "./cursor";
 
 const COLUMNS = "task_id, task_type, status, progress, created_at, updated_at, base_url, thumbnail";
@@ -98,7 +99,6 @@ export function listItem(entry: TaskIndexEntry, env: { PUBLIC_BASE_URL?: string 
     progress: entry.progress,
     created_at: entry.created_at,
     updated_at: entry.updated_at,
-    thumbnail_url:
-      entry.thumbnail === null ? null : `${base}/images/${entry.task_id}/${entry.thumbnail}`,
+    thumbnail_url: entry.thumbnail === null ? null : imageUrl(base, entry.task_id, entry.thumbnail),
   };
 }

@@ -3,6 +3,7 @@
 // task view when it connects and again after every change; when the task is erased, it is told
 // so and closed.
 import type { LiveMessage, TaskView } from "../contract";
+import { isWebSocketUpgrade } from "../lib/websocket";
 
 /** Open pages per task; more are refused (a page reconnects with backoff). */
 const MAX_SOCKETS = 32;
@@ -20,7 +21,7 @@ export class TaskLive {
 
   /** Accepts the WebSocket upgrade `request` and sends `view` on it at once. */
   accept(request: Request, view: TaskView): Response {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    if (!isWebSocketUpgrade(request)) {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
     if (this.#ctx.getWebSockets().length >= MAX_SOCKETS) {

@@ -1,7 +1,7 @@
 // A task's outbox: events wait here until their deliveries can exist (a completed event waits for
 // its images, every event for a valid SUBSCRIPTIONS), are released into deliveries, and are
 // queued or restarted. SUBSCRIPTIONS is read here and nowhere else in the task.
-import type { RedeliverResult, RestartedDelivery } from "../contract";
+import type { HeldEvent, RedeliverResult, RestartedDelivery } from "../contract";
 import { CONFIG_RETRY_SECONDS } from "../delivery/policy";
 import {
   matchingSubscriptions,
@@ -12,7 +12,6 @@ import type { TaskDeliveries } from "./deliveries";
 import type { EventSummary, TaskEvents } from "./events";
 import type { TaskImages } from "./images";
 import type { TaskRow } from "./schema";
-import type { HeldEvent } from "./views";
 
 export class TaskOutbox {
   readonly #events: TaskEvents;

@@ -3,7 +3,7 @@
 // is set for it, while GOAPI_API_KEY is unset or once the task is terminal.
 import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
-import { acceptGoapiBody } from "../goapi/accept";
+import { acceptGoapiBody, asWebhookBody } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
 import { fetchTask } from "../upstream/goapi-client";
 import { type PollPlan, planPoll } from "../upstream/poll-policy";
@@ -44,7 +44,7 @@ export class TaskReconcile {
     if (!answer.ok) error = `${answer.kind}: ${answer.message}`;
     else if (answer.data.task_id !== task.task_id) error = "GoAPI answered about another task";
     else {
-      const body = { timestamp: Math.floor(Date.now() / 1000), data: answer.data };
+      const body = asWebhookBody(answer.data, Date.now());
       const accepted = acceptGoapiBody(body, secretsToRemove(this.#env));
       if (accepted.ok) record(accepted.event, accepted.payload);
       else error = `GoAPI's answer is not a task: ${accepted.error}`;

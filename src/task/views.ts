@@ -3,11 +3,13 @@
 import type {
   DeliveryView,
   EventView,
+  HeldEvent,
   ImageView,
   ReconcileView,
   StoredEvent,
   TaskView,
 } from "../contract";
+import { imageUrl } from "../images/sources";
 import type { EventSummary } from "./events";
 import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 
@@ -15,7 +17,7 @@ import type { DeliveryRow, EventRow, ImageRow, TaskRow } from "./schema";
 export function imageViews(taskId: string, rows: readonly ImageRow[], base: string): ImageView[] {
   return rows.map((row) => ({
     name: row.name,
-    url: row.state === "stored" ? `${base}/images/${taskId}/${row.name}` : null,
+    url: row.state === "stored" ? imageUrl(base, taskId, row.name) : null,
     source_url: row.source_url,
     content_type: row.content_type,
     bytes: row.bytes,
@@ -59,15 +61,7 @@ function deliveryView(row: DeliveryRow, configError: string | null): DeliveryVie
   };
 }
 
-/** An event still in the outbox, with the subscriptions it will go to and what it waits for. */
-export interface HeldEvent {
-  event: string;
-  /** null while SUBSCRIPTIONS is invalid. */
-  subscriptions: string[] | null;
-  reason: string;
-  /** When the object looks at it next (epoch ms). */
-  at: number | null;
-}
+// ./outbox, which produces held events, still imports their type from here.
 
 /** The deliveries that do not exist yet because their event waits in the outbox. */
 function heldViews(held: readonly HeldEvent[]): DeliveryView[] {

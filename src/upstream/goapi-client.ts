@@ -2,12 +2,13 @@
 // (GET /api/v1/task/{id}). Every answer is bounded in size and time and validated before it is
 // read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
 import { z } from "zod";
+import type { GoapiApi } from "../config";
 import { readLimited } from "../lib/body";
-import { describeFetchError } from "../lib/fetch-errors";
+import { describeFetchError, isTimeoutError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
 
 /** GoAPI answers a task call within this, or midhook says it timed out. */
-export const UPSTREAM_TIMEOUT_MS = 30_000;
+const UPSTREAM_TIMEOUT_MS = 30_000;
 /** A task object is a few KiB; anything much larger is not an answer to read. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
@@ -28,23 +29,21 @@ export type UpstreamResult =
       message: string;
     };
 
-export interface GoapiApiAccess {
-  base: string;
-  key: string;
-}
+/** Where GoAPI's API is and the key to it: what a call needs of the GoAPI settings. */
+type GoapiAccess = Pick<GoapiApi, "base" | "key">;
 
 /** Creates a task at GoAPI with `body` (a unified create-task body). */
-export function createTask(api: GoapiApiAccess, body: unknown): Promise<UpstreamResult> {
+export function createTask(api: GoapiAccess, body: unknown): Promise<UpstreamResult> {
   return call(api, "POST", "/api/v1/task", body);
 }
 
 /** Fetches task `taskId` from GoAPI. */
-export function fetchTask(api: GoapiApiAccess, taskId: string): Promise<UpstreamResult> {
+export function fetchTask(api: GoapiAccess, taskId: string): Promise<UpstreamResult> {
   return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined);
 }
 
 async function call(
-  api: GoapiApiAccess,
+  api: GoapiAccess,
   method: "GET" | "POST",
   path: string,
   body: unknown,
@@ -71,11 +70,9 @@ async function call(
       response.headers.get("content-length"),
     );
   } catch (err) {
-    const timedOut =
-      err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
     return {
       ok: false,
-      kind: timedOut ? "timeout" : "malformed",
+      kind: isTimeoutError(err) ? "timeout" : "malformed",
       message: describeFetchError(err, host, UPSTREAM_TIMEOUT_MS),
     };
   }

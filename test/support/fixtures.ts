@@ -1,10 +1,11 @@
-// GoAPI payloads as they arrive (copies of realistic webhooks), and a deep copy to change them.
-import v1Completed from "./fixtures/v1-unified-imagine-completed.json";
-import v1Progress40 from "./fixtures/v1-unified-imagine-progress-40.json";
-import v2Failed from "./fixtures/v2-failed.json";
-import v2Finished from "./fixtures/v2-imagine-finished.json";
-import v2Pending from "./fixtures/v2-imagine-pending.json";
-import v2Progress40 from "./fixtures/v2-imagine-progress-40.json";
+// GoAPI payloads as they arrive (the realistic webhooks in samples/, which `npm run send` posts
+// too), and a deep copy to change them.
+import v1Completed from "../../samples/v1-completed.json";
+import v1Progress40 from "../../samples/v1-progress-40.json";
+import v2Failed from "../../samples/v2-failed.json";
+import v2Finished from "../../samples/v2-finished.json";
+import v2Pending from "../../samples/v2-pending.json";
+import v2Progress40 from "../../samples/v2-progress-40.json";
 
 export const fixtures = {
   v1Completed,

@@ -1,7 +1,7 @@
 // Requests to the Worker under test, as GoAPI and an operator send them, and storage probes.
 import { listDurableObjectIds } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import type { DeadLetterPage, TaskView } from "../../src/contract";
+import type { DeadLetterPage, IngestAnswer, TaskView } from "../../src/contract";
 import { ADMIN_TOKEN, SECRET } from "./keys";
 
 export interface PostOptions {
@@ -27,15 +27,6 @@ export function postWebhook(body: unknown, options: PostOptions = {}): Promise<R
     headers,
     body: raw,
   });
-}
-
-/** The ingest's answer to a delivery it accepted. */
-export interface IngestAnswer {
-  ok: true;
-  task_id: string;
-  event: string;
-  duplicate: boolean;
-  stale: boolean;
 }
 
 /** POSTs a delivery and returns the accepted answer, failing unless it was a 200. */

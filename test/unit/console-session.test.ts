@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { safeNext } from "../../src/console/form";
-import { timeAgo } from "../../src/console/format";
 import {
   createSession,
   csrfMatches,
@@ -9,6 +8,7 @@ import {
   SESSION_SECONDS,
   sessionCookieHeader,
 } from "../../src/console/session";
+import { timeAgo } from "../../src/console/text";
 
 const TOKEN = "unit-admin-token";
 const NOW = Date.parse("2026-11-27T12:00:00Z");

@@ -1,8 +1,13 @@
-// How the console writes ids, times and states for people (pure).
+// The console's text for people: short ids, times, byte sizes, and the notices after actions.
 
 /** The first 8 characters of a task id: enough to tell tasks apart on a page. */
 export function shortId(id: string): string {
   return id.length > 12 ? `${id.slice(0, 8)}…` : id;
+}
+
+/** An event id (`evt_…`) without its prefix, as short as a task id. */
+export function shortEventId(id: string): string {
+  return shortId(id.replace(/^evt_/, ""));
 }
 
 /**
