@@ -4,7 +4,7 @@
 // images, a broken SUBSCRIPTIONS is deployed for a few minutes, and the downstream receiver goes
 // down for a while. At the end every event GoAPI got a 200 for must be recorded exactly once and
 // delivered under one webhook-id (or listed as a dead letter), and no delivery may be stuck.
-// Bounded: about 8 minutes (the local queue loses in-flight messages at each restart, and a
+// About 5 minutes, bounded at about 8 (the local queue loses in-flight messages at each restart, and a
 // lost message is sent again 3 minutes after it was due).
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
