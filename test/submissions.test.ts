@@ -262,4 +262,25 @@ describe("the GoAPI API key", () => {
     }
     expect(answers[1]).toContain("[redacted]");
   });
+
+  it("is removed from a long GoAPI message before the message is shortened", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    // Shortened first, the message would end in the key's first half, which nothing recognises.
+    const message = `${"x".repeat(300 - GOAPI_API_KEY.length / 2)}${GOAPI_API_KEY}`;
+    goapiCreate(() => Response.json({ code: 401, data: null, message }, { status: 401 }));
+    const error = await errorOf(await adminPost("/v1/tasks", createBody));
+    expect(error).toMatchObject({ status: 502, code: "upstream_error", message: "[redacted]" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => Response.json({ code: 500, data: null, message }, { status: 500 }));
+    const sync = await errorOf(await adminPost(`/v1/tasks/${taskId}/sync`));
+    expect(sync).toMatchObject({ status: 502, message: "[redacted]" });
+  });
+
+  it("shortens a long GoAPI message to 300 characters", async () => {
+    goapiCreate(() =>
+      Response.json({ code: 400, data: null, message: "y".repeat(5000) }, { status: 400 }),
+    );
+    const error = await errorOf(await adminPost("/v1/tasks", createBody));
+    expect(error.message).toBe("y".repeat(300));
+  });
 });

@@ -5,11 +5,15 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../bindings";
 import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
-import { removeSecrets } from "../goapi/sanitize";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { readJsonBody } from "../lib/body";
 import { ApiError } from "../lib/errors";
-import { createTask, fetchTask, type UpstreamResult } from "../upstream/goapi-client";
+import {
+  createTask,
+  failureMessage,
+  fetchTask,
+  type UpstreamResult,
+} from "../upstream/goapi-client";
 import { recordGoapiBody } from "./record-event";
 import { MAX_ADMIN_BODY_BYTES } from "./require-admin";
 
@@ -35,7 +39,7 @@ function requireApi(env: Env): GoapiApi {
 function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> {
   if (result.ok) return result.data;
   // GoAPI's own words, with anything secret in them removed.
-  const message = String(removeSecrets(result.message, secretsToRemove(env)));
+  const message = failureMessage(result, secretsToRemove(env));
   switch (result.kind) {
     case "timeout":
       throw new ApiError(504, "upstream_timeout", message);

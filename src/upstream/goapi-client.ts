@@ -2,6 +2,7 @@
 // (GET /api/v1/task/{id}). Every answer is bounded in size and time and validated before it is
 // read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
 import { z } from "zod";
+import { removeSecrets } from "../goapi/sanitize";
 import { readLimited } from "../lib/body";
 import { describeFetchError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
@@ -10,6 +11,8 @@ import { parseJsonBody } from "../lib/json";
 export const UPSTREAM_TIMEOUT_MS = 30_000;
 /** A task object is a few KiB; anything much larger is not an answer to read. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
+/** How much of GoAPI's message midhook shows, stores or logs. */
+const MAX_MESSAGE_CHARS = 300;
 
 /** GoAPI's envelope: `{ code: 200, data: <the task object>, message }`. */
 const answerSchema = z.looseObject({
@@ -27,6 +30,16 @@ export type UpstreamResult =
       kind: "rejected" | "not_found" | "timeout" | "malformed";
       message: string;
     };
+
+type UpstreamFailure = Extract<UpstreamResult, { ok: false }>;
+
+/**
+ * A failure's message as midhook may show, store or log it: without `secrets`, then shortened.
+ * In that order: a message cut first could end in the start of a key, which nothing recognises.
+ */
+export function failureMessage(failure: UpstreamFailure, secrets: readonly string[]): string {
+  return String(removeSecrets(failure.message, secrets)).slice(0, MAX_MESSAGE_CHARS);
+}
 
 export interface GoapiApiAccess {
   base: string;
@@ -98,7 +111,8 @@ async function call(
     };
   }
   const { code, data, message } = answer.data;
-  const said = (message ?? "").slice(0, 300);
+  // GoAPI's words in full: failureMessage removes secrets from them before shortening them.
+  const said = message ?? "";
   if (code === 200 && status < 300) {
     if (data) return { ok: true, data };
     return { ok: false, kind: "malformed", message: `${host} answered code 200 without a task` };
