@@ -165,6 +165,41 @@ describe("POST /v1/tasks", () => {
     }
   });
 
+  it("answers 202 with GoAPI's task id when the task cannot be recorded yet, so nobody submits it twice", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
+    const creates = () => goapiRequests().filter((r) => r.method === "POST").length;
+    const before = creates();
+    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementation(() => {
+      throw new Error("simulated storage outage");
+    });
+    const response = await adminPost("/v1/tasks", createBody);
+    failing.mockRestore();
+    expect(response.status).toBe(202);
+    const answer = await response.json<Record<string, unknown>>();
+    expect(answer).toMatchObject({ ok: true, task_id: taskId, recorded: false });
+    expect(answer.message).toMatch(/GoAPI created the task/);
+    expect(answer.message).toContain(`/v1/tasks/${taskId}/sync`);
+    expect(creates()).toBe(before + 1);
+
+    // GoAPI's webhook records it once storage is back.
+    const webhook = clone(fixtures.v1Progress40);
+    webhook.data.task_id = taskId;
+    expect(await ingest(webhook)).toMatchObject({ task_id: taskId, duplicate: false });
+    expect((await taskView(taskId)).status).toBe("processing");
+  });
+
+  it("answers 202 with the id GoAPI gave when midhook cannot track such an id", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    goapiCreate(() => goapiAnswer(goapiTaskData("tasks/odd id", "pending")));
+    const response = await adminPost("/v1/tasks", createBody);
+    expect(response.status).toBe(202);
+    const answer = await response.json<Record<string, unknown>>();
+    expect(answer).toMatchObject({ ok: true, task_id: "tasks/odd id", recorded: false });
+    expect(answer.message).toMatch(/GoAPI created the task.*midhook cannot track it/);
+  });
+
   it("answers 503 not_configured, and calls nobody, while GOAPI_API_KEY is unset", async () => {
     overrideEnv({ GOAPI_API_KEY: "" });
     const before = goapiRequests().length;

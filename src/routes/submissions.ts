@@ -5,9 +5,10 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../bindings";
 import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
+import { removeSecrets } from "../goapi/sanitize";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { readJsonBody } from "../lib/body";
-import { ApiError } from "../lib/errors";
+import { ApiError, errorText } from "../lib/errors";
 import {
   createTask,
   failureMessage,
@@ -50,6 +51,33 @@ function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> 
   }
 }
 
+/** The answer for a task GoAPI created that midhook could not record: GoAPI's id, and why. */
+function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown) {
+  const taskId = String(removeSecrets(String(data.task_id), secretsToRemove(env)));
+  if (err instanceof ApiError && err.code === "invalid_payload") {
+    console.warn("GoAPI created a task midhook cannot track", {
+      task_id: taskId,
+      error: err.message,
+    });
+    return {
+      ok: true,
+      task_id: taskId,
+      recorded: false,
+      message: `GoAPI created the task, but midhook cannot track it (${err.message}); follow it at GoAPI. Do not submit it again: that creates a second task.`,
+    };
+  }
+  // recordGoapiBody logs its own failures; anything else is logged here.
+  if (!(err instanceof ApiError)) {
+    console.error("recording a submitted task failed", { task_id: taskId, error: errorText(err) });
+  }
+  return {
+    ok: true,
+    task_id: taskId,
+    recorded: false,
+    message: `GoAPI created the task, but midhook could not record it yet; GoAPI's webhook will, or POST /v1/tasks/${taskId}/sync now. Do not submit it again: that creates a second task.`,
+  };
+}
+
 submissions.post("/", async (c) => {
   const api = requireApi(c.env);
   const body = createSchema.safeParse(await readJsonBody(c.req.raw, MAX_ADMIN_BODY_BYTES));
@@ -71,12 +99,19 @@ submissions.post("/", async (c) => {
   };
   const create = { ...body.data, config: { ...body.data.config, webhook_config } };
   const data = dataOrThrow(c.env, await createTask(api, create));
-  const recorded = await recordGoapiBody(
-    c.env,
-    { timestamp: Math.floor(Date.now() / 1000), data },
-    origin,
-    "submit",
-  );
+  let recorded: Awaited<ReturnType<typeof recordGoapiBody>>;
+  try {
+    recorded = await recordGoapiBody(
+      c.env,
+      { timestamp: Math.floor(Date.now() / 1000), data },
+      origin,
+      "submit",
+    );
+  } catch (err) {
+    // GoAPI has created the task, and charges for it: the answer names it even now, so that
+    // nobody submits it again for a second, paid, generation.
+    return c.json(unrecordedAnswer(c.env, data, err), 202);
+  }
   return c.json(
     {
       ok: true,
