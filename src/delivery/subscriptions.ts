@@ -151,6 +151,42 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: subscriptions };
 }
 
+/**
+ * Every signing key and `env:` header value SUBSCRIPTIONS names that can be read, valid or not:
+ * one invalid subscription must not stop midhook removing the other subscriptions' secrets.
+ */
+export function subscriptionSecrets(raw: unknown, secrets: object): string[] {
+  let value = raw;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return [];
+    }
+  }
+  if (!Array.isArray(value)) return [];
+  const found: string[] = [];
+  const add = (reference: unknown, literalIsSecret: boolean) => {
+    if (typeof reference !== "string") return;
+    if (ENV_REFERENCE.test(reference)) {
+      const secret = readSecret(reference.slice("env:".length), secrets);
+      if (secret.ok) found.push(secret.value);
+    } else if (literalIsSecret && reference.startsWith("whsec_") && reference !== "whsec_") {
+      found.push(reference);
+    }
+  };
+  for (const item of value) {
+    if (typeof item !== "object" || item === null) continue;
+    const secret: unknown = Reflect.get(item, "secret");
+    for (const reference of Array.isArray(secret) ? secret : [secret]) add(reference, true);
+    const headers: unknown = Reflect.get(item, "headers");
+    if (typeof headers === "object" && headers !== null) {
+      for (const header of Object.values(headers)) add(header, false);
+    }
+  }
+  return found;
+}
+
 function labelOf(item: unknown): string {
   if (typeof item === "object" && item !== null && "id" in item && typeof item.id === "string") {
     return ` (${item.id.slice(0, 64)})`;
