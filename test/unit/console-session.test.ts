@@ -80,6 +80,26 @@ describe("state-changing requests", () => {
       expect(safeNext(next)).toBe("/");
     }
   });
+
+  it("refuse a path a browser would read as another site: control characters, spaces, non-ASCII", () => {
+    // Browsers drop tabs and newlines from a Location, so "/\t/evil.test" becomes "//evil.test".
+    for (const next of [
+      "/\t/evil.example/x",
+      "/\n/evil.example/x",
+      "/\r\n/evil.example",
+      "/\u0000/evil.example",
+      "/ /evil.example",
+      " //evil.example",
+      "\t//evil.example",
+      "/tasks\u007f",
+      "/t\u00e2che",
+    ]) {
+      expect(safeNext(next), JSON.stringify(next)).toBe("/");
+    }
+    expect(safeNext("/tasks/abc?status=failed&cursor=x%2Fy")).toBe(
+      "/tasks/abc?status=failed&cursor=x%2Fy",
+    );
+  });
 });
 
 describe("times in the console", () => {
