@@ -20,6 +20,13 @@ const RESERVED_HEADERS =
 /** An HTTP token (RFC 9110 §5.6.2), what a header name must be. */
 const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const ENV_REFERENCE = /^env:[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * A header value is a byte string (Fetch standard): a standard fetch refuses a character above
+ * U+00FF, and the Workers runtime sends one only as a quirk, warning on every delivery.
+ */
+const BEYOND_LATIN1 = /[\u0100-\u{10ffff}]/u;
+const LATIN1_ONLY =
+  "must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else";
 
 const subscriptionUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -54,6 +61,8 @@ const headers = z.record(z.string(), z.string()).superRefine((record, ctx) => {
     }
     if (/[\r\n\0]/.test(value)) {
       ctx.addIssue({ code: "custom", path: [name], message: "must not contain CR, LF or NUL" });
+    } else if (BEYOND_LATIN1.test(value)) {
+      ctx.addIssue({ code: "custom", path: [name], message: LATIN1_ONLY });
     }
   }
 });
@@ -138,6 +147,8 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
       if (!secret.ok) errors.push(`${label}.headers.${name}: ${secret.error}`);
       else if (/[\r\n\0]/.test(secret.value)) {
         errors.push(`${label}.headers.${name}: ${raw.slice(4)} must not contain CR, LF or NUL`);
+      } else if (BEYOND_LATIN1.test(secret.value)) {
+        errors.push(`${label}.headers.${name}: ${raw.slice(4)} ${LATIN1_ONLY}`);
       } else {
         resolvedHeaders[name] = secret.value;
         secretHeaderValues.push(secret.value);

@@ -138,6 +138,21 @@ describe("SUBSCRIPTIONS", () => {
     });
   });
 
+  it("refuses header values with characters an HTTP header cannot carry, naming the header", () => {
+    expect(errorsOf([{ ...base, headers: { "x-team": "caf\u00e9 \u2603" } }])).toEqual([
+      "subscriptions[0] (gallery).headers.x-team: must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else",
+    ]);
+    expect(
+      errorsOf([{ ...base, headers: { "x-token": "env:TEAM_TOKEN" } }], {
+        GALLERY_SECRET: KEY,
+        TEAM_TOKEN: "t\u00f6ken-\u{1f511}",
+      }),
+    ).toEqual([
+      "subscriptions[0] (gallery).headers.x-token: TEAM_TOKEN must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else",
+    ]);
+    expect(errorsOf([{ ...base, headers: { "x-team": "caf\u00e9" } }])).toEqual([]);
+  });
+
   it("takes a list of keys, each checked on its own, to sign with all of them", () => {
     const second = `whsec_${btoa("y".repeat(32))}`;
     const both = parseSubscriptions([{ ...base, secret: ["env:GALLERY_SECRET", second] }], {
