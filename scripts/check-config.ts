@@ -6,9 +6,10 @@
 //                                                 vars, and the secrets you will `wrangler secret
 //                                                 put`, read from F if you give one
 //   [--config wrangler.toml] [--env NAME]
-// Every secret midhook reads is listed with where its value comes from.
+// Every secret midhook reads is listed with where its value comes from. A deploy whose secrets
+// include a development value published in .dev.vars.example fails the check.
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs, parseEnv } from "node:util";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
 import { configProblems } from "../src/config";
@@ -116,7 +117,32 @@ for (const name of secretNames(settings)) {
   console.log(`    ${name.padEnd(28)} ${note}`);
 }
 
+/**
+ * The secrets set to a value .dev.vars.example publishes: meant for a laptop, and known to anyone
+ * who reads the repository, so a deploy with one is refused.
+ */
+function publishedValueProblems(settings: Record<string, unknown>): string[] {
+  const example = resolve(import.meta.dirname, "../.dev.vars.example");
+  if (!existsSync(example)) return [];
+  const published = new Set(
+    Object.values(parseEnv(readFileSync(example, "utf8")))
+      .map((value) => value?.trim() ?? "")
+      .filter((value) => value !== ""),
+  );
+  return secretNames(settings)
+    .filter((name) => {
+      const value = settings[name];
+      // GOAPI_WEBHOOK_SECRET is a comma list: any one of its secrets counts.
+      return typeof value === "string" && value.split(",").some((v) => published.has(v.trim()));
+    })
+    .map(
+      (name) =>
+        `${name}: is the development value published in .dev.vars.example; set a secret of your own with \`wrangler secret put ${name}\``,
+    );
+}
+
 const problems = configProblems(settings);
+if (deploy) problems.push(...publishedValueProblems(settings));
 if (problems.length === 0) {
   console.log("  valid");
 } else {

@@ -1,6 +1,6 @@
 // Reading midhook's settings from the Worker environment (README: "Configuration"). Pure: the
 // functions take only the settings they read, so `npm run check-config` runs them in Node.
-import { parseSubscriptions, subscriptionsOf } from "./delivery/subscriptions";
+import { parseSubscriptions, subscriptionSecrets, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
 import { LOOPBACK_HOSTS } from "./lib/net";
 
@@ -77,6 +77,8 @@ export function secretsToRemove(env: {
     for (const subscription of subscriptions.value) {
       secrets.push(...subscription.keys, ...subscription.secretHeaderValues);
     }
+  } else {
+    secrets.push(...subscriptionSecrets(env.SUBSCRIPTIONS, env));
   }
   return secrets;
 }

@@ -83,12 +83,12 @@ describe("signing in", () => {
     }
   });
 
-  it("sets a signed HttpOnly SameSite=Strict Secure cookie for 12 hours that is not the token", async () => {
+  it("sets a signed HttpOnly SameSite=Strict Secure __Host- cookie for 12 hours that is not the token", async () => {
     const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next: "/dead-letters" });
     expect(response.status).toBe(303);
     expect(response.headers.get("location")).toBe("/dead-letters");
     const cookie = response.headers.get("set-cookie") ?? "";
-    expect(cookie).toMatch(/^midhook_session=v1\.\d+\.[\w-]+\.[\w-]+; /);
+    expect(cookie).toMatch(/^__Host-midhook_session=v1\.\d+\.[\w-]+\.[\w-]+; /);
     expect(cookie).toContain("HttpOnly");
     expect(cookie).toContain("SameSite=Strict");
     expect(cookie).toContain("Secure");
@@ -96,7 +96,7 @@ describe("signing in", () => {
     expect(cookie).not.toContain(ADMIN_TOKEN);
   });
 
-  it("leaves Secure out only on plain http to the local machine", async () => {
+  it("leaves Secure and the __Host- prefix out only on plain http to the local machine", async () => {
     for (const origin of ["http://localhost:8787", "http://127.0.0.1:9000"]) {
       const response = await exports.default.fetch(`${origin}/sign-in`, {
         method: "POST",
@@ -105,12 +105,18 @@ describe("signing in", () => {
         redirect: "manual",
       });
       expect(response.status).toBe(303);
-      expect(response.headers.get("set-cookie")).not.toContain("Secure");
+      const setCookie = response.headers.get("set-cookie") ?? "";
+      expect(setCookie).toMatch(/^midhook_session=v1\./);
+      expect(setCookie).not.toContain("Secure");
+      const page = await exports.default.fetch(`${origin}/`, {
+        headers: { cookie: setCookie.split(";")[0] ?? "" },
+      });
+      expect(await page.text()).not.toContain("Sign in to midhook");
     }
   });
 
   it("never sends a signed-in visitor to another site afterwards", async () => {
-    for (const next of ["https://evil.test/", "//evil.test/", "/\\evil.test"]) {
+    for (const next of ["https://evil.test/", "//evil.test/", "/\\evil.test", "/\t/evil.test/x"]) {
       const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next });
       expect(response.headers.get("location")).toBe("/");
     }
@@ -131,8 +137,10 @@ describe("signing in", () => {
     const tampered = cookie.replace(/\.(\d+)\./, (_, expires) => `.${Number(expires) + 3600}.`);
     for (const forged of [
       tampered,
-      "midhook_session=v1.9999999999.aaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
-      `midhook_session=${ADMIN_TOKEN}`,
+      "__Host-midhook_session=v1.9999999999.aaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+      `__Host-midhook_session=${ADMIN_TOKEN}`,
+      // Without its prefix, a cookie that any subdomain could have set is no session over https.
+      cookie.replace(/^__Host-/, ""),
     ]) {
       const response = await request("/", { cookie: forged });
       expect(await response.text()).toContain("Sign in to midhook");
@@ -147,7 +155,7 @@ describe("signing in", () => {
       { cookie: browser.cookie },
     );
     expect(response.status).toBe(303);
-    expect(response.headers.get("set-cookie")).toMatch(/^midhook_session=; .*Max-Age=0/);
+    expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
   });
 
   it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {

@@ -6,6 +6,7 @@ import { taskObject } from "../src/bindings";
 import { parseSubscriptions } from "../src/delivery/subscriptions";
 import { archiveImage } from "../src/images/archive";
 import { isPrivateAddress } from "../src/lib/net";
+import { overrideEnv } from "./support/env";
 import { clone, fixtures } from "./support/fixtures";
 import { ADMIN_TOKEN, ALL_KEY, GALLERY_KEY, SECRET } from "./support/keys";
 import { deliveries, eventually, fetchedImages, pngBytes, serveImage } from "./support/network";
@@ -216,6 +217,39 @@ describe("secret hygiene", () => {
       subscriptionKeys[1],
     );
     expect(rows.join()).toContain("[redacted]");
+  });
+});
+
+describe("secret hygiene with an invalid SUBSCRIPTIONS", () => {
+  it("still removes the keys and secret header values of every subscription it can read", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const literalKey = `whsec_${btoa("literal-key-of-a-valid-subscription")}`;
+    const headerSecret = "team-token-from-a-secret";
+    overrideEnv({
+      SUBSCRIPTIONS: JSON.stringify([
+        {
+          id: "good",
+          url: "https://subscriber.test/good",
+          secret: literalKey,
+          headers: { "x-token": "env:TEAM_TOKEN" },
+        },
+        { id: "bad", url: "https://subscriber.test/bad", secret: "env:NOT_SET_ANYWHERE" },
+      ]),
+      TEAM_TOKEN: headerSecret,
+    } as Partial<Record<keyof Env, string>>);
+    const taskId = newTaskId();
+    const body = { ...clone(fixtures.v2Pending), task_id: taskId, note: `echo ${literalKey}` };
+    (body as Record<string, unknown>).header = `echo ${headerSecret}`;
+    expect((await postWebhook(body)).status).toBe(200);
+    const payload = await runInDurableObject(
+      taskObject(env, taskId),
+      (_, state) =>
+        state.storage.sql.exec<{ payload: string }>("SELECT payload FROM events").one().payload,
+    );
+    expect(payload).not.toContain(literalKey);
+    expect(payload).not.toContain(headerSecret);
+    expect(JSON.parse(payload)).toMatchObject({ note: "[redacted]", header: "[redacted]" });
   });
 });
 

@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
+import { GOAPI_API_KEY } from "./support/keys";
 import {
   deliveries,
   eventually,
@@ -156,6 +157,29 @@ describe("reconciliation", () => {
       state.storage.getAlarm(),
     );
     expect(alarm).toBeNull();
+  });
+
+  it("keeps a secret GoAPI echoes in its error out of the poll's error and the log", async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, "warn").mockImplementation((...args: unknown[]) => {
+      lines.push(args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+    });
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () =>
+      Response.json(
+        { code: 401, data: null, message: `Invalid API key: ${GOAPI_API_KEY}` },
+        { status: 401 },
+      ),
+    );
+    await ingest(v2Event(taskId, "processing", 10));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.polls >= 1 ? v : undefined;
+    });
+    expect(view.reconcile.last_error).toBe("rejected: [redacted]");
+    expect(lines.filter((line) => line.includes(GOAPI_API_KEY))).toEqual([]);
+    expect(lines.join("\n")).toContain("[redacted]");
   });
 
   it("records a hostile answer as the poll's error and keeps the task", async () => {

@@ -165,6 +165,41 @@ describe("POST /v1/tasks", () => {
     }
   });
 
+  it("answers 202 with GoAPI's task id when the task cannot be recorded yet, so nobody submits it twice", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
+    const creates = () => goapiRequests().filter((r) => r.method === "POST").length;
+    const before = creates();
+    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementation(() => {
+      throw new Error("simulated storage outage");
+    });
+    const response = await adminPost("/v1/tasks", createBody);
+    failing.mockRestore();
+    expect(response.status).toBe(202);
+    const answer = await response.json<Record<string, unknown>>();
+    expect(answer).toMatchObject({ ok: true, task_id: taskId, recorded: false });
+    expect(answer.message).toMatch(/GoAPI created the task/);
+    expect(answer.message).toContain(`/v1/tasks/${taskId}/sync`);
+    expect(creates()).toBe(before + 1);
+
+    // GoAPI's webhook records it once storage is back.
+    const webhook = clone(fixtures.v1Progress40);
+    webhook.data.task_id = taskId;
+    expect(await ingest(webhook)).toMatchObject({ task_id: taskId, duplicate: false });
+    expect((await taskView(taskId)).status).toBe("processing");
+  });
+
+  it("answers 202 with the id GoAPI gave when midhook cannot track such an id", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    goapiCreate(() => goapiAnswer(goapiTaskData("tasks/odd id", "pending")));
+    const response = await adminPost("/v1/tasks", createBody);
+    expect(response.status).toBe(202);
+    const answer = await response.json<Record<string, unknown>>();
+    expect(answer).toMatchObject({ ok: true, task_id: "tasks/odd id", recorded: false });
+    expect(answer.message).toMatch(/GoAPI created the task.*midhook cannot track it/);
+  });
+
   it("answers 503 not_configured, and calls nobody, while GOAPI_API_KEY is unset", async () => {
     overrideEnv({ GOAPI_API_KEY: "" });
     const before = goapiRequests().length;
@@ -261,5 +296,26 @@ describe("the GoAPI API key", () => {
       ).toEqual([]);
     }
     expect(answers[1]).toContain("[redacted]");
+  });
+
+  it("is removed from a long GoAPI message before the message is shortened", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    // Shortened first, the message would end in the key's first half, which nothing recognises.
+    const message = `${"x".repeat(300 - GOAPI_API_KEY.length / 2)}${GOAPI_API_KEY}`;
+    goapiCreate(() => Response.json({ code: 401, data: null, message }, { status: 401 }));
+    const error = await errorOf(await adminPost("/v1/tasks", createBody));
+    expect(error).toMatchObject({ status: 502, code: "upstream_error", message: "[redacted]" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => Response.json({ code: 500, data: null, message }, { status: 500 }));
+    const sync = await errorOf(await adminPost(`/v1/tasks/${taskId}/sync`));
+    expect(sync).toMatchObject({ status: 502, message: "[redacted]" });
+  });
+
+  it("shortens a long GoAPI message to 300 characters", async () => {
+    goapiCreate(() =>
+      Response.json({ code: 400, data: null, message: "y".repeat(5000) }, { status: 400 }),
+    );
+    const error = await errorOf(await adminPost("/v1/tasks", createBody));
+    expect(error.message).toBe("y".repeat(300));
   });
 });

@@ -16,8 +16,12 @@ export async function readForm(request: Request): Promise<URLSearchParams> {
   return new URLSearchParams(new TextDecoder().decode(bytes));
 }
 
-/** Where to go after signing in: a path of this site only, never another origin. */
+/**
+ * Where to go after signing in: a path of this site only, never another origin. A browser drops
+ * tabs and newlines from a Location and reads a backslash as "/", so "/<tab>/evil.example" would
+ * lead to evil.example: only printable ASCII without a backslash (what a URL's path and query
+ * are once percent-encoded), after a single "/", is taken.
+ */
 export function safeNext(next: string | null | undefined): string {
-  if (!next?.startsWith("/") || next.startsWith("//") || next.includes("\\")) return "/";
-  return next;
+  return next && /^\/(?!\/)[!-[\]-~]*$/.test(next) ? next : "/";
 }

@@ -8,7 +8,7 @@ import { LOOPBACK_HOSTS } from "../lib/net";
 
 const encoder = new TextEncoder();
 
-/** The cookie's name (no `__Host-` prefix: that needs `Secure`, which http://localhost lacks). */
+/** The cookie's name without its prefix (see sessionCookieName). */
 export const SESSION_COOKIE = "midhook_session";
 /** A session lasts 12 hours; signing in again starts a new one. */
 export const SESSION_SECONDS = 12 * 60 * 60;
@@ -118,10 +118,19 @@ function isLocalHttp(url: string): boolean {
   return protocol === "http:" && LOOPBACK_HOSTS.has(hostname);
 }
 
+/**
+ * The cookie's name for a request to `requestUrl`: `__Host-` prefixed wherever the cookie is
+ * `Secure`, so that a browser only takes it as set by this very host (never by a sibling
+ * subdomain); plain on http to this machine, where `Secure`, and so the prefix, cannot be.
+ */
+export function sessionCookieName(requestUrl: string): string {
+  return isLocalHttp(requestUrl) ? SESSION_COOKIE : `__Host-${SESSION_COOKIE}`;
+}
+
 /** The Set-Cookie value that stores `value` (or clears the cookie when `value` is null). */
 export function sessionCookieHeader(value: string | null, requestUrl: string): string {
   const parts = [
-    `${SESSION_COOKIE}=${value ?? ""}`,
+    `${sessionCookieName(requestUrl)}=${value ?? ""}`,
     "Path=/",
     "HttpOnly",
     "SameSite=Strict",

@@ -28,6 +28,13 @@ const ENV_REFERENCE = new RegExp(`^env:${SECRET_NAME}$`);
 
 /** A subscription's id: it names the subscription in URLs, messages and Durable Objects. */
 export const SUBSCRIPTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/**
+ * A header value is a byte string (Fetch standard): a standard fetch refuses a character above
+ * U+00FF, and the Workers runtime sends one only as a quirk, warning on every delivery.
+ */
+const BEYOND_LATIN1 = /[\u0100-\u{10ffff}]/u;
+const LATIN1_ONLY =
+  "must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else";
 
 const subscriptionUrl = z.string().superRefine((value, ctx) => {
   let url: URL;
@@ -62,6 +69,8 @@ const headers = z.record(z.string(), z.string()).superRefine((record, ctx) => {
     }
     if (UNSAFE_HEADER_VALUE.test(value)) {
       ctx.addIssue({ code: "custom", path: [name], message: "must not contain CR, LF or NUL" });
+    } else if (BEYOND_LATIN1.test(value)) {
+      ctx.addIssue({ code: "custom", path: [name], message: LATIN1_ONLY });
     }
   }
 });
@@ -146,6 +155,8 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
       if (!secret.ok) errors.push(`${label}.headers.${name}: ${secret.error}`);
       else if (UNSAFE_HEADER_VALUE.test(secret.value)) {
         errors.push(`${label}.headers.${name}: ${raw.slice(4)} must not contain CR, LF or NUL`);
+      } else if (BEYOND_LATIN1.test(secret.value)) {
+        errors.push(`${label}.headers.${name}: ${raw.slice(4)} ${LATIN1_ONLY}`);
       } else {
         resolvedHeaders[name] = secret.value;
         secretHeaderValues.push(secret.value);
@@ -157,6 +168,42 @@ export function parseSubscriptions(raw: unknown, secrets: object): Subscriptions
     subscriptions.push({ ...subscription, keys, resolvedHeaders, secretHeaderValues });
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: subscriptions };
+}
+
+/**
+ * Every signing key and `env:` header value SUBSCRIPTIONS names that can be read, valid or not:
+ * one invalid subscription must not stop midhook removing the other subscriptions' secrets.
+ */
+export function subscriptionSecrets(raw: unknown, secrets: object): string[] {
+  let value = raw;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return [];
+    }
+  }
+  if (!Array.isArray(value)) return [];
+  const found: string[] = [];
+  const add = (reference: unknown, literalIsSecret: boolean) => {
+    if (typeof reference !== "string") return;
+    if (ENV_REFERENCE.test(reference)) {
+      const secret = readSecret(reference.slice("env:".length), secrets);
+      if (secret.ok) found.push(secret.value);
+    } else if (literalIsSecret && reference.startsWith("whsec_") && reference !== "whsec_") {
+      found.push(reference);
+    }
+  };
+  for (const item of value) {
+    if (typeof item !== "object" || item === null) continue;
+    const secret: unknown = Reflect.get(item, "secret");
+    for (const reference of Array.isArray(secret) ? secret : [secret]) add(reference, true);
+    const headers: unknown = Reflect.get(item, "headers");
+    if (typeof headers === "object" && headers !== null) {
+      for (const header of Object.values(headers)) add(header, false);
+    }
+  }
+  return found;
 }
 
 function labelOf(item: unknown): string {

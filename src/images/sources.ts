@@ -1,6 +1,6 @@
 // Which image URLs midhook may fetch, and what an archived image is called and where it is
 // served (pure, no I/O).
-import { LOOPBACK_HOSTS } from "../lib/net";
+import { isPrivateAddress, LOOPBACK_HOSTS } from "../lib/net";
 
 const DEFAULT_IMAGE_HOSTS = [
   "img.midjourneyapi.xyz",
@@ -22,11 +22,12 @@ export function parseImageHosts(value: string | undefined): string[] {
 /**
  * Whether `url` may be fetched: https to a listed host (a bare name allows only port 443,
  * `name:port` only that port), or http to a loopback host listed with its port. URLs with
- * credentials are never fetched.
+ * credentials, and private or other non-public addresses, are never fetched.
  */
 export function isAllowedImageUrl(url: URL, hosts: readonly string[]): boolean {
   if (url.username !== "" || url.password !== "") return false;
   const host = url.hostname.toLowerCase();
+  if (isPrivateAddress(host)) return false;
   if (url.protocol === "https:") {
     return hosts.includes(url.port === "" ? host : `${host}:${url.port}`);
   }

@@ -14,8 +14,8 @@ import {
   csrfMatches,
   fromSameOrigin,
   readSession,
-  SESSION_COOKIE,
   type Session,
+  sessionCookieName,
 } from "../console/session";
 import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
@@ -54,7 +54,8 @@ export function tokenOf(c: Context<ConsoleEnv>): string {
  * page's script (its panel and WebSocket), and the form with a notice for an expired POST.
  */
 export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
-  const session = await readSession(getCookie(c, SESSION_COOKIE), tokenOf(c), Date.now());
+  const cookie = getCookie(c, sessionCookieName(c.req.url));
+  const session = await readSession(cookie, tokenOf(c), Date.now());
   if (session === null) {
     const url = new URL(c.req.url);
     if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {

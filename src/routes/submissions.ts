@@ -9,8 +9,13 @@ import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets
 import { asWebhookBody } from "../goapi/accept";
 import { removeSecrets } from "../goapi/sanitize";
 import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
-import { ApiError } from "../lib/errors";
-import { createTask, fetchTask, type UpstreamResult } from "../upstream/goapi-client";
+import { ApiError, errorText } from "../lib/errors";
+import {
+  createTask,
+  failureMessage,
+  fetchTask,
+  type UpstreamResult,
+} from "../upstream/goapi-client";
 import { recordGoapiBody } from "./record-event";
 
 /** GoAPI's unified create-task body; `config` may carry more than the webhook midhook sets. */
@@ -35,7 +40,7 @@ function requireApi(env: Env): GoapiApi {
 function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> {
   if (result.ok) return result.data;
   // GoAPI's own words, with anything secret in them removed.
-  const message = String(removeSecrets(result.message, secretsToRemove(env)));
+  const message = failureMessage(result, secretsToRemove(env));
   switch (result.kind) {
     case "timeout":
       throw new ApiError(504, "upstream_timeout", message);
@@ -44,6 +49,33 @@ function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> 
     default:
       throw new ApiError(502, "upstream_error", message);
   }
+}
+
+/** The answer for a task GoAPI created that midhook could not record: GoAPI's id, and why. */
+function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown) {
+  const taskId = String(removeSecrets(String(data.task_id), secretsToRemove(env)));
+  if (err instanceof ApiError && err.code === "invalid_payload") {
+    console.warn("GoAPI created a task midhook cannot track", {
+      task_id: taskId,
+      error: err.message,
+    });
+    return {
+      ok: true,
+      task_id: taskId,
+      recorded: false,
+      message: `GoAPI created the task, but midhook cannot track it (${err.message}); follow it at GoAPI. Do not submit it again: that creates a second task.`,
+    };
+  }
+  // recordGoapiBody logs its own failures; anything else is logged here.
+  if (!(err instanceof ApiError)) {
+    console.error("recording a submitted task failed", { task_id: taskId, error: errorText(err) });
+  }
+  return {
+    ok: true,
+    task_id: taskId,
+    recorded: false,
+    message: `GoAPI created the task, but midhook could not record it yet; GoAPI's webhook will, or POST /v1/tasks/${taskId}/sync now. Do not submit it again: that creates a second task.`,
+  };
 }
 
 submissions.post("/", async (c) => {
@@ -67,7 +99,14 @@ submissions.post("/", async (c) => {
   };
   const create = { ...body.data, config: { ...body.data.config, webhook_config } };
   const data = dataOrThrow(c.env, await createTask(api, create));
-  const recorded = await recordGoapiBody(c.env, asWebhookBody(data, Date.now()), origin, "submit");
+  let recorded: Awaited<ReturnType<typeof recordGoapiBody>>;
+  try {
+    recorded = await recordGoapiBody(c.env, asWebhookBody(data, Date.now()), origin, "submit");
+  } catch (err) {
+    // GoAPI has created the task, and charges for it: the answer names it even now, so that
+    // nobody submits it again for a second, paid, generation.
+    return c.json(unrecordedAnswer(c.env, data, err), 202);
+  }
   return c.json(
     {
       ok: true,

@@ -5,7 +5,7 @@ import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
 import { acceptGoapiBody, asWebhookBody } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
-import { fetchTask } from "../upstream/goapi-client";
+import { failureMessage, fetchTask } from "../upstream/goapi-client";
 import { type PollPlan, planPoll } from "../upstream/poll-policy";
 import type { ReconcileRow, TaskRow } from "./schema";
 
@@ -40,12 +40,14 @@ export class TaskReconcile {
     const plan = this.#plan(task, api);
     if (plan.state !== "scheduled" || plan.at > Date.now()) return;
     const answer = await fetchTask(api, task.task_id);
+    const secrets = secretsToRemove(this.#env);
     let error: string | null = null;
-    if (!answer.ok) error = `${answer.kind}: ${answer.message}`;
+    // GoAPI's message may echo the API key: only its cleaned form is logged, stored and shown.
+    if (!answer.ok) error = `${answer.kind}: ${failureMessage(answer, secrets)}`;
     else if (answer.data.task_id !== task.task_id) error = "GoAPI answered about another task";
     else {
       const body = asWebhookBody(answer.data, Date.now());
-      const accepted = acceptGoapiBody(body, secretsToRemove(this.#env));
+      const accepted = acceptGoapiBody(body, secrets);
       if (accepted.ok) record(accepted.event, accepted.payload);
       else error = `GoAPI's answer is not a task: ${accepted.error}`;
     }

@@ -3,6 +3,7 @@
 // read; whatever goes wrong comes back as a tagged failure with a sentence, never a throw.
 import { z } from "zod";
 import type { GoapiApi } from "../config";
+import { removeSecrets } from "../goapi/sanitize";
 import { readLimited } from "../lib/body";
 import { describeFetchError, isTimeoutError } from "../lib/fetch-errors";
 import { parseJsonBody } from "../lib/json";
@@ -11,6 +12,8 @@ import { parseJsonBody } from "../lib/json";
 const UPSTREAM_TIMEOUT_MS = 30_000;
 /** A task object is a few KiB; anything much larger is not an answer to read. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
+/** How much of GoAPI's message midhook shows, stores or logs. */
+const MAX_MESSAGE_CHARS = 300;
 
 /** GoAPI's envelope: `{ code: 200, data: <the task object>, message }`. */
 const answerSchema = z.looseObject({
@@ -31,6 +34,15 @@ export type UpstreamResult =
 
 /** Where GoAPI's API is and the key to it: what a call needs of the GoAPI settings. */
 type GoapiAccess = Pick<GoapiApi, "base" | "key">;
+type UpstreamFailure = Extract<UpstreamResult, { ok: false }>;
+
+/**
+ * A failure's message as midhook may show, store or log it: without `secrets`, then shortened.
+ * In that order: a message cut first could end in the start of a key, which nothing recognises.
+ */
+export function failureMessage(failure: UpstreamFailure, secrets: readonly string[]): string {
+  return String(removeSecrets(failure.message, secrets)).slice(0, MAX_MESSAGE_CHARS);
+}
 
 /** Creates a task at GoAPI with `body` (a unified create-task body). */
 export function createTask(api: GoapiAccess, body: unknown): Promise<UpstreamResult> {
@@ -95,7 +107,8 @@ async function call(
     };
   }
   const { code, data, message } = answer.data;
-  const said = (message ?? "").slice(0, 300);
+  // GoAPI's words in full: failureMessage removes secrets from them before shortening them.
+  const said = message ?? "";
   if (code === 200 && status < 300) {
     if (data) return { ok: true, data };
     return { ok: false, kind: "malformed", message: `${host} answered code 200 without a task` };

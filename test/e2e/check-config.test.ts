@@ -72,4 +72,34 @@ describe("npm run check-config", () => {
     );
     expect(status, output).toBe(0);
   });
+
+  it("fails a deploy whose secrets are the development values .dev.vars.example publishes", () => {
+    const dir = copyProject();
+    copies.push(dir);
+    writeFileSync(
+      join(dir, "prod.vars"),
+      varsFile({
+        GOAPI_WEBHOOK_SECRET: "prod-secret, dev-goapi-secret",
+        ADMIN_TOKEN: "dev-admin-token",
+      }),
+    );
+    const { status, output } = checkConfig(dir, ["--deploy", "--vars", "prod.vars"]);
+    expect(status, output).toBe(1);
+    for (const name of ["GOAPI_WEBHOOK_SECRET", "ADMIN_TOKEN"]) {
+      expect(output).toContain(
+        `${name}: is the development value published in .dev.vars.example; set a secret of your own with \`wrangler secret put ${name}\``,
+      );
+    }
+  });
+
+  it("accepts the development values for what `npm run dev` runs", () => {
+    const dir = copyProject({
+      GOAPI_WEBHOOK_SECRET: "dev-goapi-secret",
+      ADMIN_TOKEN: "dev-admin-token",
+    });
+    copies.push(dir);
+    const { status, output } = checkConfig(dir);
+    expect(output).not.toContain("development value");
+    expect(status, output).toBe(0);
+  });
 });

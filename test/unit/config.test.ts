@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { configProblems } from "../../src/config";
+import { configProblems, secretsToRemove } from "../../src/config";
 import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
 const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
@@ -138,6 +138,21 @@ describe("SUBSCRIPTIONS", () => {
     });
   });
 
+  it("refuses header values with characters an HTTP header cannot carry, naming the header", () => {
+    expect(errorsOf([{ ...base, headers: { "x-team": "caf\u00e9 \u2603" } }])).toEqual([
+      "subscriptions[0] (gallery).headers.x-team: must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else",
+    ]);
+    expect(
+      errorsOf([{ ...base, headers: { "x-token": "env:TEAM_TOKEN" } }], {
+        GALLERY_SECRET: KEY,
+        TEAM_TOKEN: "t\u00f6ken-\u{1f511}",
+      }),
+    ).toEqual([
+      "subscriptions[0] (gallery).headers.x-token: TEAM_TOKEN must contain only characters up to U+00FF (Latin-1); percent-encode or base64 anything else",
+    ]);
+    expect(errorsOf([{ ...base, headers: { "x-team": "caf\u00e9" } }])).toEqual([]);
+  });
+
   it("takes a list of keys, each checked on its own, to sign with all of them", () => {
     const second = `whsec_${btoa("y".repeat(32))}`;
     const both = parseSubscriptions([{ ...base, secret: ["env:GALLERY_SECRET", second] }], {
@@ -190,6 +205,24 @@ describe("SUBSCRIPTIONS", () => {
     expect(ids("task.completed", "imagine")).toEqual(["a", "b"]);
     expect(ids("task.completed", "describe")).toEqual(["b"]);
     expect(ids("task.progress", "imagine")).toEqual(["b"]);
+  });
+});
+
+describe("secretsToRemove", () => {
+  it("keeps every readable subscription key and secret header value when SUBSCRIPTIONS is invalid", () => {
+    const literal = `whsec_${btoa("z".repeat(32))}`;
+    const env = {
+      GOAPI_WEBHOOK_SECRET: "hook",
+      GALLERY_SECRET: KEY,
+      TEAM_TOKEN: "t0ken",
+      SUBSCRIPTIONS: JSON.stringify([
+        { ...base, url: "http://10.0.0.1/", secret: literal },
+        { ...base, id: "b", headers: { "x-token": "env:TEAM_TOKEN", "x-team": "art" } },
+        { ...base, id: "c", secret: ["env:UNSET_KEY"] },
+      ]),
+    };
+    const secrets = secretsToRemove(env);
+    expect(secrets).toEqual(["hook", literal, KEY, "t0ken"]);
   });
 });
 

@@ -7,6 +7,7 @@ import {
   readSession,
   SESSION_SECONDS,
   sessionCookieHeader,
+  sessionCookieName,
 } from "../../src/console/session";
 import { timeAgo } from "../../src/console/text";
 
@@ -48,16 +49,24 @@ describe("the console's session cookie", () => {
     }
   });
 
-  it("is HttpOnly, SameSite=Strict, and Secure except on plain http to this machine", () => {
+  it("is HttpOnly, SameSite=Strict, and Secure with the __Host- prefix except on plain http to this machine", () => {
     const secure = sessionCookieHeader("v", "https://midhook.example.com/sign-in");
     expect(secure).toBe(
-      "midhook_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure",
+      "__Host-midhook_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200; Secure",
     );
     for (const url of ["http://localhost:8787/", "http://127.0.0.1:9/", "http://[::1]:8787/"]) {
-      expect(sessionCookieHeader("v", url)).not.toContain("Secure");
+      expect(sessionCookieHeader("v", url)).toBe(
+        "midhook_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200",
+      );
+      expect(sessionCookieName(url)).toBe("midhook_session");
     }
-    expect(sessionCookieHeader("v", "http://192.168.1.2:8787/")).toContain("Secure");
-    expect(sessionCookieHeader(null, "https://a.test/")).toContain("Max-Age=0");
+    expect(sessionCookieHeader("v", "http://192.168.1.2:8787/")).toMatch(
+      /^__Host-midhook_session=v; .*; Secure$/,
+    );
+    expect(sessionCookieName("https://midhook.example.com/tasks/x")).toBe("__Host-midhook_session");
+    expect(sessionCookieHeader(null, "https://a.test/")).toMatch(
+      /^__Host-midhook_session=; .*Max-Age=0/,
+    );
   });
 });
 
@@ -79,6 +88,26 @@ describe("state-changing requests", () => {
     for (const next of [null, "", "https://evil.test/", "//evil.test", "/\\evil.test", "tasks"]) {
       expect(safeNext(next)).toBe("/");
     }
+  });
+
+  it("refuse a path a browser would read as another site: control characters, spaces, non-ASCII", () => {
+    // Browsers drop tabs and newlines from a Location, so "/\t/evil.test" becomes "//evil.test".
+    for (const next of [
+      "/\t/evil.example/x",
+      "/\n/evil.example/x",
+      "/\r\n/evil.example",
+      "/\u0000/evil.example",
+      "/ /evil.example",
+      " //evil.example",
+      "\t//evil.example",
+      "/tasks\u007f",
+      "/t\u00e2che",
+    ]) {
+      expect(safeNext(next), JSON.stringify(next)).toBe("/");
+    }
+    expect(safeNext("/tasks/abc?status=failed&cursor=x%2Fy")).toBe(
+      "/tasks/abc?status=failed&cursor=x%2Fy",
+    );
   });
 });
 
