@@ -145,8 +145,12 @@ describe("reconciliation", () => {
     expect(alarm).toBeNull();
   });
 
-  it("polls nothing and sets no alarm while GOAPI_API_KEY is unset", async () => {
-    overrideEnv({ GOAPI_API_KEY: "", RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+  it.each([
+    ["GOAPI_API_KEY is unset", { GOAPI_API_KEY: "" }],
+    ["GOAPI_API_BASE is plain http to a remote host", { GOAPI_API_BASE: "http://api.goapi.test" }],
+  ])("polls nothing and sets no alarm while %s", async (_, settings) => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ ...settings, RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "processing", 30));
     await sleep(2500);

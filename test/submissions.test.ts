@@ -178,6 +178,32 @@ describe("POST /v1/tasks", () => {
     });
     expect(goapiRequests()).toHaveLength(before);
   });
+
+  it("answers 503 not_configured, and sends the key nowhere, while GOAPI_API_BASE is plain http to a remote host", async () => {
+    const lines: string[] = [];
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        lines.push(args.map(String).join(" "));
+      });
+    }
+    overrideEnv({ GOAPI_API_BASE: "http://api.goapi.test" });
+    goapiCreate(() => goapiAnswer(goapiTaskData(newTaskId(), "pending")));
+    const before = goapiRequests().length;
+    for (let i = 0; i < 2; i++) {
+      expect(await errorOf(await adminPost("/v1/tasks", createBody))).toMatchObject({
+        status: 503,
+        code: "not_configured",
+        message: expect.stringMatching(/^GOAPI_API_BASE: must be an https origin/),
+      });
+      expect(await errorOf(await adminPost(`/v1/tasks/${newTaskId()}/sync`))).toMatchObject({
+        status: 503,
+        code: "not_configured",
+      });
+    }
+    expect(goapiRequests()).toHaveLength(before);
+    expect(lines.filter((line) => line.includes("GOAPI_API_BASE"))).toHaveLength(1);
+    expect(lines.filter((line) => line.includes(GOAPI_API_KEY))).toEqual([]);
+  });
 });
 
 describe("POST /v1/tasks/{id}/sync", () => {

@@ -4,7 +4,14 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../bindings";
-import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
+import {
+  type GoapiApi,
+  goapiApi,
+  goapiApiOffReason,
+  publicBaseUrl,
+  secretsToRemove,
+  webhookSecrets,
+} from "../config";
 import { removeSecrets } from "../goapi/sanitize";
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { readJsonBody } from "../lib/body";
@@ -26,7 +33,7 @@ export const submissions = new Hono<AppEnv>();
 function requireApi(env: Env): GoapiApi {
   const api = goapiApi(env);
   if (api === null) {
-    throw new ApiError(503, "not_configured", "GOAPI_API_KEY is not set: submission is off");
+    throw new ApiError(503, "not_configured", `${goapiApiOffReason(env)}: submission is off`);
   }
   return api;
 }

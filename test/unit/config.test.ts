@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { configProblems } from "../../src/config";
+import { describe, expect, it, vi } from "vitest";
+import { configProblems, goapiApi } from "../../src/config";
 import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
 const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
@@ -210,5 +210,42 @@ describe("configProblems", () => {
       "PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com",
       expect.stringMatching(/^subscriptions\[0\]: /),
     ]);
+  });
+});
+
+describe("GOAPI_API_BASE", () => {
+  const apiKey = "goapi-key-for-config-test";
+
+  it("is used as given when it is an https origin, or http to a loopback host", () => {
+    expect(goapiApi({ GOAPI_API_KEY: apiKey })?.base).toBe("https://api.goapi.ai");
+    for (const [given, base] of [
+      ["https://api.goapi.ai/", "https://api.goapi.ai"],
+      ["https://proxy.example.com:8443", "https://proxy.example.com:8443"],
+      ["http://localhost:9000", "http://localhost:9000"],
+      ["http://127.0.0.1:9000/", "http://127.0.0.1:9000"],
+      ["http://[::1]:9000", "http://[::1]:9000"],
+    ]) {
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given })?.base, given).toBe(base);
+    }
+  });
+
+  it("turns submission and reconciliation off, and says so once without the key, for any other base", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    for (const given of [
+      "http://api.goapi.ai",
+      "http://10.0.0.5:9000",
+      "https://api.goapi.ai/v1",
+      "https://user:pw@api.goapi.ai",
+      "ftp://api.goapi.ai",
+      "api.goapi.ai",
+    ]) {
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
+    }
+    expect(warn).toHaveBeenCalledTimes(6);
+    for (const call of warn.mock.calls) {
+      expect(call.join(" ")).toMatch(/^GOAPI_API_BASE: must be an https origin/);
+      expect(call.join(" ")).not.toContain(apiKey);
+    }
   });
 });
