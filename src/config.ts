@@ -172,8 +172,10 @@ export function configProblems(env: Record<string, unknown>): string[] {
     }
   }
   const base = text("PUBLIC_BASE_URL").trim();
-  if (base !== "" && !/^https?:\/\/[^/]+\/?$/.test(base)) {
-    problems.push("PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com");
+  if (base !== "" && !isOrigin(base)) {
+    problems.push(
+      "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
+    );
   }
   const retention = text("RETENTION_DAYS").trim();
   if (retention !== "" && retentionDays({ RETENTION_DAYS: retention }) === null) {

@@ -207,9 +207,37 @@ describe("configProblems", () => {
       "GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503",
       'MAX_IMAGE_BYTES: "lots" is not a positive whole number',
       'IMAGE_HOSTS: "https://bad.example.com/" is not a host or host:port',
-      "PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com",
+      "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
       expect.stringMatching(/^subscriptions\[0\]: /),
     ]);
+  });
+
+  it("takes PUBLIC_BASE_URL only as an https origin, or http to a loopback host", () => {
+    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const problemsOf = (PUBLIC_BASE_URL: string) => configProblems({ ...base, PUBLIC_BASE_URL });
+    for (const good of [
+      "https://hooks.example.com",
+      "https://hooks.example.com/",
+      " https://hooks.example.com:8443 ",
+      "http://localhost:8787",
+      "http://127.0.0.1:8787/",
+      "http://[::1]:8787",
+    ]) {
+      expect(problemsOf(good), good).toEqual([]);
+    }
+    for (const bad of [
+      "http://hooks.example.com",
+      "http://10.0.0.5:8787",
+      "https://hooks.example.com/midhook",
+      "https://hooks.example.com/?x=1",
+      "https://user@hooks.example.com",
+      "ftp://hooks.example.com",
+      "hooks.example.com",
+    ]) {
+      expect(problemsOf(bad), bad).toEqual([
+        "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
+      ]);
+    }
   });
 });
 
