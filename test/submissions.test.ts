@@ -113,6 +113,25 @@ describe("POST /v1/tasks", () => {
         "upstream_error",
         /^prompt failed moderation$/,
       ],
+      // On create, GoAPI's "not found" is about the request (a model, a task type), not a task.
+      [
+        () => Response.json({ code: 404, data: null, message: "model not found" }, { status: 404 }),
+        502,
+        "upstream_error",
+        /^model not found$/,
+      ],
+      [
+        () => Response.json({ code: 400, data: null, message: "task_type does not exist" }),
+        502,
+        "upstream_error",
+        /^task_type does not exist$/,
+      ],
+      [
+        () => new Response("404 page not found", { status: 404 }),
+        502,
+        "upstream_error",
+        /answered 404 with text\/plain/,
+      ],
       [
         () =>
           new Response("<html>502 Bad Gateway</html>", {
