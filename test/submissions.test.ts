@@ -88,6 +88,18 @@ describe("POST /v1/tasks", () => {
     ]);
   });
 
+  it("gives GoAPI a webhook endpoint built from PUBLIC_BASE_URL when it is set", async () => {
+    overrideEnv({ PUBLIC_BASE_URL: "https://hooks.example.com/" });
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
+    expect((await adminPost("/v1/tasks", createBody)).status).toBe(201);
+    const sent = goapiRequests().filter((r) => r.method === "POST" && r.path === "/api/v1/task");
+    expect(JSON.parse(sent.at(-1)?.body ?? "{}").config).toEqual({
+      service_mode: "public",
+      webhook_config: { endpoint: "https://hooks.example.com/webhooks/goapi", secret: SECRET },
+    });
+  });
+
   it("answers 422 for a body that is not GoAPI's create-task body, and asks GoAPI nothing", async () => {
     const before = goapiRequests().length;
     for (const body of [
