@@ -137,6 +137,22 @@ describe("POST /webhooks/goapi", () => {
     expect((await taskView(taskId)).status).toBe("completed");
   });
 
+  it("records a status it does not know as processing, and logs it", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const taskId = newTaskId();
+    expect((await postWebhook(v2Event(taskId, "Queued-For-GPU", 5))).status).toBe(200);
+    expect((await taskView(taskId)).events.map((e) => [e.type, e.status])).toEqual([
+      ["task.progress", "processing"],
+    ]);
+    const unknown = warn.mock.calls.filter(([text]) => String(text).startsWith("unknown GoAPI"));
+    expect(unknown).toEqual([
+      [
+        "unknown GoAPI status, recorded as processing",
+        { task_id: taskId, status: "Queued-For-GPU" },
+      ],
+    ]);
+  });
+
   it("removes the v1 body's webhook secret before storing it", async () => {
     const taskId = newTaskId();
     await postWebhook(withTaskId(fixtures.v1Progress40, taskId));

@@ -162,6 +162,31 @@ describe("reconciliation", () => {
     expect(alarm).toBeNull();
   });
 
+  it("records a polled status it does not know as processing, and logs it", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "Queued-For-GPU", { progress: 20 })));
+    await ingest(v2Event(taskId, "processing", 10));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.polls >= 1 ? v : undefined;
+    });
+    expect(view.events.map((e) => [e.status, e.progress, e.source])).toEqual([
+      ["processing", 10, "webhook"],
+      ["processing", 20, "poll"],
+    ]);
+    expect(view.reconcile.last_error).toBeNull();
+    const unknown = warn.mock.calls.filter(([text]) =>
+      String(text).startsWith("unknown GoAPI status"),
+    );
+    // Each poll that hears it says it; the first one is in by now.
+    expect(unknown[0]).toEqual([
+      "unknown GoAPI status, recorded as processing",
+      { task_id: taskId, status: "Queued-For-GPU" },
+    ]);
+  });
+
   it("records a hostile answer as the poll's error and keeps the task", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });

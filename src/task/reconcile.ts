@@ -5,6 +5,7 @@ import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
 import { acceptGoapiBody } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
+import { normalizeStatus } from "../goapi/normalize";
 import { fetchTask } from "../upstream/goapi-client";
 import { type PollPlan, planPoll } from "../upstream/poll-policy";
 import type { ReconcileRow, TaskRow } from "./schema";
@@ -46,8 +47,10 @@ export class TaskReconcile {
     else {
       const body = { timestamp: Math.floor(Date.now() / 1000), data: answer.data };
       const accepted = acceptGoapiBody(body, secretsToRemove(this.#env));
-      if (accepted.ok) record(accepted.event, accepted.payload);
-      else error = `GoAPI's answer is not a task: ${accepted.error}`;
+      if (accepted.ok) {
+        warnIfUnknownStatus(accepted.event);
+        record(accepted.event, accepted.payload);
+      } else error = `GoAPI's answer is not a task: ${accepted.error}`;
     }
     if (error !== null) console.warn(`task ${task.task_id}: polling GoAPI failed: ${error}`);
     const row = this.#row(task);
@@ -95,4 +98,13 @@ export class TaskReconcile {
       { afterMs: api.reconcileAfterMs, giveUpAfterMs: api.giveUpAfterMs },
     );
   }
+}
+
+/** A status GoAPI has not used before is recorded as processing, and said, as for a webhook. */
+function warnIfUnknownStatus(event: TaskEvent): void {
+  if (normalizeStatus(event.rawStatus).known) return;
+  console.warn("unknown GoAPI status, recorded as processing", {
+    task_id: event.taskId,
+    status: event.rawStatus.slice(0, 40),
+  });
 }
