@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { deadLetterLog, taskObject } from "../src/bindings";
 import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
@@ -164,21 +164,26 @@ describe("the cross-task index", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     const stub = taskObject(env, taskId);
-    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
-    try {
-      await ingest(v2Event(taskId, "pending", 0));
-      await runInDurableObject(stub, (_, state) => {
-        state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
-      });
-      await runDurableObjectAlarm(stub);
-      expect(
-        errors.mock.calls.some((call) => String(call).includes("updating the task index")),
-      ).toBe(true);
-      const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
-      expect(retry).not.toBeNull();
-    } finally {
+    let away = true;
+    const bringBack = async () => {
+      if (!away) return;
       await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
-    }
+      away = false;
+    };
+    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
+    // The index's table comes back however this test ends: every later test reads it.
+    onTestFinished(bringBack);
+    await ingest(v2Event(taskId, "pending", 0));
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
+    });
+    await runDurableObjectAlarm(stub);
+    expect(errors.mock.calls.some((call) => String(call).includes("updating the task index"))).toBe(
+      true,
+    );
+    const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+    expect(retry).not.toBeNull();
+    await bringBack();
     await runDurableObjectAlarm(stub);
     expect(await indexRow(taskId)).toMatchObject({ task_id: taskId, status: "pending" });
   });
