@@ -5,6 +5,7 @@ import { deadLetterLog, taskObject } from "../src/bindings";
 import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
 import type { TaskObject } from "../src/index";
+import { TaskIndexSync } from "../src/task/index-sync";
 import { migrate } from "../src/task/schema";
 import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
@@ -18,6 +19,23 @@ function indexRow(taskId: string) {
   return env.INDEX.prepare("SELECT * FROM tasks WHERE task_id = ?")
     .bind(taskId)
     .first<TaskIndexEntry & { version: number }>();
+}
+
+/** From now on, D1 notes every write of a row of the index (an insert or an applied update). */
+function noteIndexWrites() {
+  return env.INDEX.exec(
+    "CREATE TABLE IF NOT EXISTS index_writes (task_id TEXT, progress INTEGER); CREATE TRIGGER IF NOT EXISTS note_inserts AFTER INSERT ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id, NEW.progress); END; CREATE TRIGGER IF NOT EXISTS note_updates AFTER UPDATE ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id, NEW.progress); END;",
+  );
+}
+
+/** The progress each noted write of the task's index row carried, in order. */
+async function indexWrites(taskId: string): Promise<number[]> {
+  const { results } = await env.INDEX.prepare(
+    "SELECT progress FROM index_writes WHERE task_id = ? ORDER BY rowid",
+  )
+    .bind(taskId)
+    .all<{ progress: number }>();
+  return results.map((row) => row.progress);
 }
 
 async function listPage(query = ""): Promise<TaskListPage> {
@@ -93,9 +111,7 @@ describe("the cross-task index", () => {
   });
 
   it("writes a burst of ten progress events to D1 once, not ten times", async () => {
-    await env.INDEX.exec(
-      "CREATE TABLE IF NOT EXISTS index_writes (task_id TEXT); CREATE TRIGGER IF NOT EXISTS count_inserts AFTER INSERT ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END; CREATE TRIGGER IF NOT EXISTS count_updates AFTER UPDATE ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END;",
-    );
+    await noteIndexWrites();
     const taskId = newTaskId();
     // Recorded in one turn of the object: no alarm can run between them, however slow the
     // machine (over the network they would share a write only if they came within a second).
@@ -113,12 +129,41 @@ describe("the cross-task index", () => {
       state.storage.sql.exec("SELECT dirty_since FROM index_sync").one(),
     );
     expect(sync.dirty_since).toBeNull();
-    const writes = await env.INDEX.prepare(
-      "SELECT COUNT(*) AS n FROM index_writes WHERE task_id = ?",
-    )
-      .bind(taskId)
-      .first<{ n: number }>();
-    expect(writes?.n).toBe(1);
+    expect(await indexWrites(taskId)).toEqual([90]);
+  });
+
+  it("coalesces ten progress events a quarter second apart into two writes, not ten", async () => {
+    const taskId = newTaskId();
+    await noteIndexWrites();
+    // TaskIndexSync on a task object's own SQLite, on a clock of its own: the task's row is
+    // changed by hand, so no alarm of the object runs meanwhile.
+    const start = 1_000_000;
+    const events = Array.from({ length: 10 }, (_, i) => start + i * 250);
+    await runInDurableObject(taskObject(env, taskId), async (_, state) => {
+      const sql = state.storage.sql;
+      const at = (ms: number) => new Date(ms).toISOString();
+      sql.exec(
+        `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
+         VALUES (?, 'imagine', 'midjourney', 'processing', 0, ?, ?, 'https://midhook.test')`,
+        taskId,
+        at(start),
+        at(start),
+      );
+      const sync = new TaskIndexSync(sql, env.INDEX);
+      for (let now = start; now <= start + 20_000; now += 50) {
+        const event = events.indexOf(now);
+        if (event >= 0) {
+          sql.exec("UPDATE task SET progress = ?, updated_at = ?", event * 10, at(now));
+          sync.touch(now);
+        }
+        await sync.writeDue(now);
+      }
+      expect(sync.nextWriteAt()).toBeNull();
+    });
+    // The first write a second after the first event, with what the events until then left;
+    // the second once 4 s have passed since it, with the last event.
+    expect(await indexWrites(taskId)).toEqual([40, 90]);
+    expect(await indexRow(taskId)).toMatchObject({ status: "processing", progress: 90 });
   });
 
   it("writes an event that arrived while the alarm was busy, not the state the run began with", async () => {
