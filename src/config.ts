@@ -32,7 +32,16 @@ export interface GoapiApi {
 
 const DEFAULT_GOAPI_API_BASE = "https://api.goapi.ai";
 
-/** GOAPI_API_KEY and the settings that go with it; null while the key is unset. */
+const GOAPI_API_BASE_RULE =
+  "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai (http only for localhost)";
+
+/** The last GOAPI_API_BASE refused, so that a refused base is logged once, not on every call. */
+let refusedApiBase: string | null = null;
+
+/**
+ * GOAPI_API_KEY and the settings that go with it; null while the key is unset, and while
+ * GOAPI_API_BASE is not an origin the key may be sent to (https, or http to a loopback host).
+ */
 export function goapiApi(env: {
   GOAPI_API_KEY?: string;
   GOAPI_API_BASE?: string;
@@ -41,8 +50,16 @@ export function goapiApi(env: {
 }): GoapiApi | null {
   const key = env.GOAPI_API_KEY?.trim();
   if (!key) return null;
+  const base = env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE;
+  if (!isOrigin(base)) {
+    if (refusedApiBase !== base) {
+      refusedApiBase = base;
+      console.warn(`${GOAPI_API_BASE_RULE}; submission and reconciliation are off`);
+    }
+    return null;
+  }
   return {
-    base: (env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE).replace(/\/+$/, ""),
+    base: base.replace(/\/+$/, ""),
     key,
     reconcileAfterMs: (positiveInteger(env.RECONCILE_AFTER_SECONDS) ?? 600) * 1000,
     giveUpAfterMs: (positiveInteger(env.RECONCILE_GIVE_UP_SECONDS) ?? 86_400) * 1000,
@@ -55,6 +72,11 @@ function positiveInteger(value: string | undefined): number | null | undefined {
   if (text === "") return undefined;
   const number = Number(text);
   return Number.isSafeInteger(number) && number > 0 ? number : null;
+}
+
+/** Why goapiApi(env) is null: the setting at fault, in a sentence for the 503 that says so. */
+export function goapiApiOffReason(env: { GOAPI_API_KEY?: string }): string {
+  return env.GOAPI_API_KEY?.trim() ? GOAPI_API_BASE_RULE : "GOAPI_API_KEY is not set";
 }
 
 /**
@@ -145,19 +167,17 @@ export function configProblems(env: Record<string, unknown>): string[] {
     }
   }
   const apiBase = text("GOAPI_API_BASE").trim();
-  if (apiBase !== "" && !isOrigin(apiBase)) {
-    problems.push(
-      "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai (http only for localhost)",
-    );
-  }
+  if (apiBase !== "" && !isOrigin(apiBase)) problems.push(GOAPI_API_BASE_RULE);
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
       problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);
     }
   }
   const base = text("PUBLIC_BASE_URL").trim();
-  if (base !== "" && !/^https?:\/\/[^/]+\/?$/.test(base)) {
-    problems.push("PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com");
+  if (base !== "" && !isOrigin(base)) {
+    problems.push(
+      "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
+    );
   }
   const retention = text("RETENTION_DAYS").trim();
   if (retention !== "" && retentionDays({ RETENTION_DAYS: retention }) === null) {

@@ -3,10 +3,10 @@
 // property needs no HTTP and runs thousands of bodies in test/unit/parser-fuzz.test.ts.
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
-import type { TaskView } from "../src/contract";
 import { goapiFuzzBody } from "./support/fuzz-bodies";
 import { SECRET } from "./support/keys";
 import { adminGet, postWebhook, taskView } from "./support/requests";
+import { readView, views } from "./support/views";
 
 const ACCEPTED_OR_REFUSED = new Set([200, 400, 401, 405, 413, 415, 422]);
 
@@ -29,7 +29,7 @@ const anyBody = goapiFuzzBody(TASK_POOL);
 async function recorded(taskId: string) {
   const response = await adminGet(`/v1/tasks/${taskId}`);
   if (response.status === 404) return null;
-  const view = await response.json<TaskView>();
+  const view = await readView(response, views.task);
   return view.events.map((e) => [e.id, e.duplicates]);
 }
 
@@ -63,7 +63,7 @@ describe("fuzzing the ingest", () => {
           expect(ACCEPTED_OR_REFUSED.has(response.status), `${response.status} ${text}`).toBe(true);
           expect(text).not.toContain(SECRET);
           if (response.status === 200) {
-            const answer = JSON.parse(text) as { task_id: string; event: string };
+            const answer = views.ingest.parse(JSON.parse(text));
             const view = await taskView(answer.task_id);
             expect(view.events.map((e) => e.id)).toContain(answer.event);
           } else if (pooled) {

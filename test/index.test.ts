@@ -1,10 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { deadLetterLog, taskObject } from "../src/bindings";
 import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
 import type { TaskObject } from "../src/index";
+import { TaskIndexSync } from "../src/task/index-sync";
 import { migrate } from "../src/task/schema";
 import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
@@ -12,6 +13,7 @@ import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
 import { eventually, pngBytes, serveImage, subscriberAnswers } from "./support/network";
 import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
+import { readView, views } from "./support/views";
 
 /** The task's row in the index, or null. */
 function indexRow(taskId: string) {
@@ -20,10 +22,27 @@ function indexRow(taskId: string) {
     .first<TaskIndexEntry & { version: number }>();
 }
 
+/** From now on, D1 notes every write of a row of the index (an insert or an applied update). */
+function noteIndexWrites() {
+  return env.INDEX.exec(
+    "CREATE TABLE IF NOT EXISTS index_writes (task_id TEXT, progress INTEGER); CREATE TRIGGER IF NOT EXISTS note_inserts AFTER INSERT ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id, NEW.progress); END; CREATE TRIGGER IF NOT EXISTS note_updates AFTER UPDATE ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id, NEW.progress); END;",
+  );
+}
+
+/** The progress each noted write of the task's index row carried, in order. */
+async function indexWrites(taskId: string): Promise<number[]> {
+  const { results } = await env.INDEX.prepare(
+    "SELECT progress FROM index_writes WHERE task_id = ? ORDER BY rowid",
+  )
+    .bind(taskId)
+    .all<{ progress: number }>();
+  return results.map((row) => row.progress);
+}
+
 async function listPage(query = ""): Promise<TaskListPage> {
   const response = await adminGet(`/v1/tasks?${query}`);
   expect(response.status, await response.clone().text()).toBe(200);
-  return response.json();
+  return readView(response, views.taskList);
 }
 
 function finishedWithImages(taskId: string) {
@@ -93,9 +112,7 @@ describe("the cross-task index", () => {
   });
 
   it("writes a burst of ten progress events to D1 once, not ten times", async () => {
-    await env.INDEX.exec(
-      "CREATE TABLE IF NOT EXISTS index_writes (task_id TEXT); CREATE TRIGGER IF NOT EXISTS count_inserts AFTER INSERT ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END; CREATE TRIGGER IF NOT EXISTS count_updates AFTER UPDATE ON tasks BEGIN INSERT INTO index_writes VALUES (NEW.task_id); END;",
-    );
+    await noteIndexWrites();
     const taskId = newTaskId();
     // Recorded in one turn of the object: no alarm can run between them, however slow the
     // machine (over the network they would share a write only if they came within a second).
@@ -113,12 +130,41 @@ describe("the cross-task index", () => {
       state.storage.sql.exec("SELECT dirty_since FROM index_sync").one(),
     );
     expect(sync.dirty_since).toBeNull();
-    const writes = await env.INDEX.prepare(
-      "SELECT COUNT(*) AS n FROM index_writes WHERE task_id = ?",
-    )
-      .bind(taskId)
-      .first<{ n: number }>();
-    expect(writes?.n).toBe(1);
+    expect(await indexWrites(taskId)).toEqual([90]);
+  });
+
+  it("coalesces ten progress events a quarter second apart into two writes, not ten", async () => {
+    const taskId = newTaskId();
+    await noteIndexWrites();
+    // TaskIndexSync on a task object's own SQLite, on a clock of its own: the task's row is
+    // changed by hand, so no alarm of the object runs meanwhile.
+    const start = 1_000_000;
+    const events = Array.from({ length: 10 }, (_, i) => start + i * 250);
+    await runInDurableObject(taskObject(env, taskId), async (_, state) => {
+      const sql = state.storage.sql;
+      const at = (ms: number) => new Date(ms).toISOString();
+      sql.exec(
+        `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
+         VALUES (?, 'imagine', 'midjourney', 'processing', 0, ?, ?, 'https://midhook.test')`,
+        taskId,
+        at(start),
+        at(start),
+      );
+      const sync = new TaskIndexSync(sql, env.INDEX);
+      for (let now = start; now <= start + 20_000; now += 50) {
+        const event = events.indexOf(now);
+        if (event >= 0) {
+          sql.exec("UPDATE task SET progress = ?, updated_at = ?", event * 10, at(now));
+          sync.touch(now);
+        }
+        await sync.writeDue(now);
+      }
+      expect(sync.nextWriteAt()).toBeNull();
+    });
+    // The first write a second after the first event, with what the events until then left;
+    // the second once 4 s have passed since it, with the last event.
+    expect(await indexWrites(taskId)).toEqual([40, 90]);
+    expect(await indexRow(taskId)).toMatchObject({ status: "processing", progress: 90 });
   });
 
   it("writes an event that arrived while the alarm was busy, not the state the run began with", async () => {
@@ -164,21 +210,26 @@ describe("the cross-task index", () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     const stub = taskObject(env, taskId);
-    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
-    try {
-      await ingest(v2Event(taskId, "pending", 0));
-      await runInDurableObject(stub, (_, state) => {
-        state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
-      });
-      await runDurableObjectAlarm(stub);
-      expect(
-        errors.mock.calls.some((call) => String(call).includes("updating the task index")),
-      ).toBe(true);
-      const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
-      expect(retry).not.toBeNull();
-    } finally {
+    let away = true;
+    const bringBack = async () => {
+      if (!away) return;
       await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
-    }
+      away = false;
+    };
+    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
+    // The index's table comes back however this test ends: every later test reads it.
+    onTestFinished(bringBack);
+    await ingest(v2Event(taskId, "pending", 0));
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
+    });
+    await runDurableObjectAlarm(stub);
+    expect(errors.mock.calls.some((call) => String(call).includes("updating the task index"))).toBe(
+      true,
+    );
+    const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
+    expect(retry).not.toBeNull();
+    await bringBack();
     await runDurableObjectAlarm(stub);
     expect(await indexRow(taskId)).toMatchObject({ task_id: taskId, status: "pending" });
   });

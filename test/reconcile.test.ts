@@ -102,8 +102,8 @@ describe("reconciliation", () => {
     }, 15_000);
     expect(view.reconcile).toMatchObject({ polls: 2, next_poll_at: null });
     expect(view.reconcile.last_error).toMatch(/answered 500/);
-    const [first, second] = polls(taskId);
-    expect(first && second).toBeTruthy();
+    // After 1 s, then 2 s later; the next, 4 s later, would fall after the 6 s give-up.
+    expect(polls(taskId)).toHaveLength(2);
     await sleep(1500);
     expect(polls(taskId)).toHaveLength(2);
     expect(view.status).toBe("processing");
@@ -146,8 +146,12 @@ describe("reconciliation", () => {
     expect(alarm).toBeNull();
   });
 
-  it("polls nothing and sets no alarm while GOAPI_API_KEY is unset", async () => {
-    overrideEnv({ GOAPI_API_KEY: "", RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+  it.each([
+    ["GOAPI_API_KEY is unset", { GOAPI_API_KEY: "" }],
+    ["GOAPI_API_BASE is plain http to a remote host", { GOAPI_API_BASE: "http://api.goapi.test" }],
+  ])("polls nothing and sets no alarm while %s", async (_, settings) => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ ...settings, RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "processing", 30));
     await sleep(2500);
@@ -180,6 +184,31 @@ describe("reconciliation", () => {
     expect(view.reconcile.last_error).toBe("rejected: [redacted]");
     expect(lines.filter((line) => line.includes(GOAPI_API_KEY))).toEqual([]);
     expect(lines.join("\n")).toContain("[redacted]");
+  });
+
+  it("records a polled status it does not know as processing, and logs it", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "Queued-For-GPU", { progress: 20 })));
+    await ingest(v2Event(taskId, "processing", 10));
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.polls >= 1 ? v : undefined;
+    });
+    expect(view.events.map((e) => [e.status, e.progress, e.source])).toEqual([
+      ["processing", 10, "webhook"],
+      ["processing", 20, "poll"],
+    ]);
+    expect(view.reconcile.last_error).toBeNull();
+    const unknown = warn.mock.calls.filter(([text]) =>
+      String(text).startsWith("unknown GoAPI status"),
+    );
+    // Each poll that hears it says it; the first one is in by now.
+    expect(unknown[0]).toEqual([
+      "unknown GoAPI status, recorded as processing",
+      { task_id: taskId, status: "Queued-For-GPU" },
+    ]);
   });
 
   it("records a hostile answer as the poll's error and keeps the task", async () => {

@@ -16,6 +16,7 @@ import {
   goapiTask,
 } from "./support/network";
 import { adminPost, ingest, newTaskId, taskView } from "./support/requests";
+import { readView, views } from "./support/views";
 
 const createBody = {
   model: "midjourney",
@@ -39,10 +40,7 @@ function goapiTaskData(taskId: string, status: string, output: Record<string, un
 }
 
 async function errorOf(response: Response) {
-  return {
-    status: response.status,
-    ...(await response.json<{ error: { code: string; message: string } }>()).error,
-  };
+  return { status: response.status, ...(await readView(response, views.error)).error };
 }
 
 describe("POST /v1/tasks", () => {
@@ -51,12 +49,7 @@ describe("POST /v1/tasks", () => {
     goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
     const response = await adminPost("/v1/tasks", createBody);
     expect(response.status).toBe(201);
-    const created = await response.json<{
-      ok: boolean;
-      task_id: string;
-      status: string;
-      event: string;
-    }>();
+    const created = await readView(response, views.submission);
     expect(created).toEqual({
       ok: true,
       task_id: taskId,
@@ -88,6 +81,18 @@ describe("POST /v1/tasks", () => {
     ]);
   });
 
+  it("gives GoAPI a webhook endpoint built from PUBLIC_BASE_URL when it is set", async () => {
+    overrideEnv({ PUBLIC_BASE_URL: "https://hooks.example.com/" });
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
+    expect((await adminPost("/v1/tasks", createBody)).status).toBe(201);
+    const sent = goapiRequests().filter((r) => r.method === "POST" && r.path === "/api/v1/task");
+    expect(JSON.parse(sent.at(-1)?.body ?? "{}").config).toEqual({
+      service_mode: "public",
+      webhook_config: { endpoint: "https://hooks.example.com/webhooks/goapi", secret: SECRET },
+    });
+  });
+
   it("answers 422 for a body that is not GoAPI's create-task body, and asks GoAPI nothing", async () => {
     const before = goapiRequests().length;
     for (const body of [
@@ -112,6 +117,25 @@ describe("POST /v1/tasks", () => {
         502,
         "upstream_error",
         /^prompt failed moderation$/,
+      ],
+      // On create, GoAPI's "not found" is about the request (a model, a task type), not a task.
+      [
+        () => Response.json({ code: 404, data: null, message: "model not found" }, { status: 404 }),
+        502,
+        "upstream_error",
+        /^model not found$/,
+      ],
+      [
+        () => Response.json({ code: 400, data: null, message: "task_type does not exist" }),
+        502,
+        "upstream_error",
+        /^task_type does not exist$/,
+      ],
+      [
+        () => new Response("404 page not found", { status: 404 }),
+        502,
+        "upstream_error",
+        /answered 404 with text\/plain/,
       ],
       [
         () =>
@@ -213,6 +237,32 @@ describe("POST /v1/tasks", () => {
     });
     expect(goapiRequests()).toHaveLength(before);
   });
+
+  it("answers 503 not_configured, and sends the key nowhere, while GOAPI_API_BASE is plain http to a remote host", async () => {
+    const lines: string[] = [];
+    for (const level of ["log", "info", "warn", "error", "debug"] as const) {
+      vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
+        lines.push(args.map(String).join(" "));
+      });
+    }
+    overrideEnv({ GOAPI_API_BASE: "http://api.goapi.test" });
+    goapiCreate(() => goapiAnswer(goapiTaskData(newTaskId(), "pending")));
+    const before = goapiRequests().length;
+    for (let i = 0; i < 2; i++) {
+      expect(await errorOf(await adminPost("/v1/tasks", createBody))).toMatchObject({
+        status: 503,
+        code: "not_configured",
+        message: expect.stringMatching(/^GOAPI_API_BASE: must be an https origin/),
+      });
+      expect(await errorOf(await adminPost(`/v1/tasks/${newTaskId()}/sync`))).toMatchObject({
+        status: 503,
+        code: "not_configured",
+      });
+    }
+    expect(goapiRequests()).toHaveLength(before);
+    expect(lines.filter((line) => line.includes("GOAPI_API_BASE"))).toHaveLength(1);
+    expect(lines.filter((line) => line.includes(GOAPI_API_KEY))).toEqual([]);
+  });
 });
 
 describe("POST /v1/tasks/{id}/sync", () => {
@@ -223,8 +273,7 @@ describe("POST /v1/tasks/{id}/sync", () => {
     await ingest(progress);
     let data = goapiTaskData(taskId, "processing", { progress: 60 });
     goapiTask(taskId, () => goapiAnswer(data));
-    const sync = async () =>
-      (await adminPost(`/v1/tasks/${taskId}/sync`)).json<Record<string, unknown>>();
+    const sync = async () => readView(await adminPost(`/v1/tasks/${taskId}/sync`), views.ingest);
     expect(await sync()).toMatchObject({
       ok: true,
       task_id: taskId,

@@ -321,7 +321,7 @@ describe("subscriptions", () => {
   });
 
   it("lists each subscription's health, and never a key or a secret header", async () => {
-    overrideEnv({ TEAM_TOKEN: "t0ken-from-a-secret" } as Record<string, string>);
+    overrideEnv({ TEAM_TOKEN: "t0ken-from-a-secret" });
     const id = flaky({ headers: { "x-team": "art", "x-token": "env:TEAM_TOKEN" } });
     const response = await adminGet("/v1/subscriptions");
     expect(response.status).toBe(200);

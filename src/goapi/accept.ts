@@ -26,3 +26,12 @@ export function acceptGoapiBody(body: unknown, secrets: readonly string[]): Acce
   if (!parsed.ok) return parsed;
   return { ok: true, event: parsed.value, payload: JSON.stringify(clean) };
 }
+
+/** A status GoAPI has not used before is recorded as processing, and said, wherever it is heard. */
+export function warnIfUnknownStatus(event: TaskEvent): void {
+  if (event.statusKnown) return;
+  console.warn("unknown GoAPI status, recorded as processing", {
+    task_id: event.taskId,
+    status: event.rawStatus.slice(0, 40),
+  });
+}

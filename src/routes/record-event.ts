@@ -4,7 +4,7 @@
 import { taskObject } from "../bindings";
 import { secretsToRemove } from "../config";
 import type { EventSource, IngestAnswer, RecordResult } from "../contract";
-import { acceptGoapiBody } from "../goapi/accept";
+import { acceptGoapiBody, warnIfUnknownStatus } from "../goapi/accept";
 import type { TaskEvent } from "../goapi/events";
 import { ApiError, errorText } from "../lib/errors";
 
@@ -18,12 +18,7 @@ export async function recordGoapiBody(
   const accepted = acceptGoapiBody(body, secretsToRemove(env));
   if (!accepted.ok) throw new ApiError(422, "invalid_payload", accepted.error);
   const { event, payload } = accepted;
-  if (!event.statusKnown) {
-    console.warn("unknown GoAPI status, recorded as processing", {
-      task_id: event.taskId,
-      status: event.rawStatus.slice(0, 40),
-    });
-  }
+  warnIfUnknownStatus(event);
   let recorded: RecordResult;
   try {
     recorded = await taskObject(env, event.taskId).recordEvent(event, payload, origin, source);

@@ -5,7 +5,14 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { taskId } from "../admin/tasks";
 import type { AppEnv } from "../bindings";
-import { type GoapiApi, goapiApi, publicBaseUrl, secretsToRemove, webhookSecrets } from "../config";
+import {
+  type GoapiApi,
+  goapiApi,
+  goapiApiOffReason,
+  publicBaseUrl,
+  secretsToRemove,
+  webhookSecrets,
+} from "../config";
 import { asWebhookBody } from "../goapi/accept";
 import { removeSecrets } from "../goapi/sanitize";
 import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
@@ -31,7 +38,7 @@ export const submissions = new Hono<AppEnv>();
 function requireApi(env: Env): GoapiApi {
   const api = goapiApi(env);
   if (api === null) {
-    throw new ApiError(503, "not_configured", "GOAPI_API_KEY is not set: submission is off");
+    throw new ApiError(503, "not_configured", `${goapiApiOffReason(env)}: submission is off`);
   }
   return api;
 }

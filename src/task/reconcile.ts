@@ -3,7 +3,7 @@
 // is set for it, while GOAPI_API_KEY is unset or once the task is terminal.
 import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
-import { acceptGoapiBody, asWebhookBody } from "../goapi/accept";
+import { acceptGoapiBody, asWebhookBody, warnIfUnknownStatus } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
 import { failureMessage, fetchTask } from "../upstream/goapi-client";
 import { type PollPlan, planPoll } from "../upstream/poll-policy";
@@ -48,8 +48,10 @@ export class TaskReconcile {
     else {
       const body = asWebhookBody(answer.data, Date.now());
       const accepted = acceptGoapiBody(body, secrets);
-      if (accepted.ok) record(accepted.event, accepted.payload);
-      else error = `GoAPI's answer is not a task: ${accepted.error}`;
+      if (accepted.ok) {
+        warnIfUnknownStatus(accepted.event);
+        record(accepted.event, accepted.payload);
+      } else error = `GoAPI's answer is not a task: ${accepted.error}`;
     }
     if (error !== null) console.warn(`task ${task.task_id}: polling GoAPI failed: ${error}`);
     const row = this.#row(task);

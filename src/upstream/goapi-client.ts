@@ -26,8 +26,8 @@ export type UpstreamResult =
   | { ok: true; data: Record<string, unknown> }
   | {
       ok: false;
-      /** GoAPI said no (with its message), does not know the task, did not answer in time, or
-       * answered something that is not its API's answer. */
+      /** GoAPI said no (with its message), does not know the task fetched, did not answer in
+       * time, or answered something that is not its API's answer. */
       kind: "rejected" | "not_found" | "timeout" | "malformed";
       message: string;
     };
@@ -44,21 +44,26 @@ export function failureMessage(failure: UpstreamFailure, secrets: readonly strin
   return String(removeSecrets(failure.message, secrets)).slice(0, MAX_MESSAGE_CHARS);
 }
 
-/** Creates a task at GoAPI with `body` (a unified create-task body). */
+/**
+ * Creates a task at GoAPI with `body` (a unified create-task body). Never `not_found`: a "not
+ * found" from GoAPI here is about what the body asks for (a model, a task type), a refusal.
+ */
 export function createTask(api: GoapiAccess, body: unknown): Promise<UpstreamResult> {
-  return call(api, "POST", "/api/v1/task", body);
+  return call(api, "POST", "/api/v1/task", body, false);
 }
 
-/** Fetches task `taskId` from GoAPI. */
+/** Fetches task `taskId` from GoAPI; `not_found` when GoAPI does not know it. */
 export function fetchTask(api: GoapiAccess, taskId: string): Promise<UpstreamResult> {
-  return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined);
+  return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined, true);
 }
 
+/** `fetchesTask`: the call names a task, so GoAPI's "not found" means it does not know it. */
 async function call(
   api: GoapiAccess,
   method: "GET" | "POST",
   path: string,
   body: unknown,
+  fetchesTask: boolean,
 ): Promise<UpstreamResult> {
   const host = new URL(api.base).host;
   const signal = AbortSignal.timeout(UPSTREAM_TIMEOUT_MS);
@@ -98,7 +103,9 @@ async function call(
   const json = parseJsonBody(bytes);
   const answer = json.ok ? answerSchema.safeParse(json.value) : null;
   if (answer === null || !answer.success) {
-    if (status === 404) return { ok: false, kind: "not_found", message: `${host} answered 404` };
+    if (fetchesTask && status === 404) {
+      return { ok: false, kind: "not_found", message: `${host} answered 404` };
+    }
     const type = response.headers.get("content-type")?.split(";")[0] ?? "no content-type";
     return {
       ok: false,
@@ -113,7 +120,7 @@ async function call(
     if (data) return { ok: true, data };
     return { ok: false, kind: "malformed", message: `${host} answered code 200 without a task` };
   }
-  if (status === 404 || code === 404 || /not\s*found|does not exist/i.test(said)) {
+  if (fetchesTask && (status === 404 || code === 404 || /not\s*found|does not exist/i.test(said))) {
     return { ok: false, kind: "not_found", message: said || "task not found" };
   }
   return {

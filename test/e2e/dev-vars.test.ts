@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
+import { readView, views } from "../support/views";
 import { type DevServer, startDevServer } from "./support/project-copy";
 
 /** A port nothing listens on: taken from the OS, then released. */
@@ -93,9 +94,7 @@ describe("npm run dev", () => {
     const headers = { authorization: "Bearer dev-admin-token" };
     let lastError: string | null = null;
     while (lastError === null && Date.now() < deadline + 10_000) {
-      const view = (await (await fetch(url, { headers })).json()) as {
-        deliveries: Array<{ subscription: string; last_error: string | null }>;
-      };
+      const view = await readView(await fetch(url, { headers }), views.task);
       lastError = view.deliveries.find((d) => d.subscription === "down")?.last_error ?? null;
       if (lastError === null) await new Promise((done) => setTimeout(done, 100));
     }
@@ -112,7 +111,7 @@ describe("npm run dev", () => {
     while (!listed && Date.now() < deadline) {
       const response = await fetch(`${dev.url}/v1/tasks`, { headers });
       expect(response.status, dev.output()).toBe(200);
-      const page = (await response.json()) as { items: unknown[] };
+      const page = await readView(response, views.taskList);
       listed = page.items.length === 1;
       if (!listed) await new Promise((done) => setTimeout(done, 200));
     }

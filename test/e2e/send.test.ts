@@ -2,6 +2,7 @@
 // is a new task unless asked otherwise, and sample images are served locally and archived.
 import { spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { readView, views } from "../support/views";
 import { type DevServer, startDevServer } from "./support/project-copy";
 
 function send(dev: DevServer, args: string[]) {
@@ -48,8 +49,11 @@ describe("npm run send", () => {
     const deadline = Date.now() + 20_000;
     let images: Array<{ state: string; url: string | null; source_url: string }> = [];
     while (Date.now() < deadline) {
-      const view = await (await fetch(`${dev.url}/v1/tasks/${taskId}`, { headers })).json();
-      images = (view as { images: typeof images }).images;
+      const view = await readView(
+        await fetch(`${dev.url}/v1/tasks/${taskId}`, { headers }),
+        views.task,
+      );
+      images = view.images;
       if (images.length > 0 && images.every((i) => i.state !== "pending")) break;
       await new Promise((done) => setTimeout(done, 200));
     }

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { onTestFinished } from "vitest";
 
 /** Sets `changes` on the Worker's env until the current test finishes. */
-export function overrideEnv(changes: Partial<Record<keyof Env, string>>): void {
+export function overrideEnv(changes: Record<string, string>): void {
   const saved = Object.keys(changes).map((key) => [key, Reflect.get(env, key)] as const);
   Object.assign(env, changes);
   onTestFinished(() => {

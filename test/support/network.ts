@@ -17,7 +17,8 @@ type Handler = (request: Request) => Response | Promise<Response>;
 const imageRoutes = new Map<string, Handler>();
 /** GoAPI's task API at https://api.goapi.test: a handler per task id, and one for creation. */
 const goapiTasks = new Map<string, Handler>();
-let goapiCreateHandler: Handler = () => new Response("no create handler", { status: 500 });
+const noCreateHandler: Handler = () => new Response("no create handler", { status: 500 });
+let goapiCreateHandler = noCreateHandler;
 const goapiLog: Array<{
   method: string;
   path: string;
@@ -143,7 +144,13 @@ async function fakeNetwork(input: RequestInfo | URL, init?: RequestInit): Promis
 // A stubbed global, not a spy: restoreMocks restores spies before every test.
 vi.stubGlobal("fetch", fakeNetwork);
 
+// What a test set up for its own requests ends with it: the next test starts from the defaults
+// (no images, GoAPI knowing no task, the subscriber answering 200), whatever ran before it.
 afterEach(() => {
+  imageRoutes.clear();
+  goapiTasks.clear();
+  goapiCreateHandler = noCreateHandler;
+  subscriberRules.length = 0;
   const seen = unexpected.splice(0);
   expect(seen, "outbound requests outside the fake network").toEqual([]);
 });

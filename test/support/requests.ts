@@ -3,6 +3,7 @@ import { listDurableObjectIds } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import type { DeadLetterPage, IngestAnswer, TaskView } from "../../src/contract";
 import { ADMIN_TOKEN, SECRET } from "./keys";
+import { readView, views } from "./views";
 
 export interface PostOptions {
   secret?: string | null;
@@ -34,7 +35,7 @@ export async function ingest(body: unknown, options: PostOptions = {}): Promise<
   const response = await postWebhook(body, options);
   if (response.status !== 200)
     throw new Error(`ingest: ${response.status} ${await response.text()}`);
-  return response.json();
+  return readView(response, views.ingest);
 }
 
 /** GET on the admin API with the test token (or `token`). */
@@ -57,14 +58,14 @@ export function adminPost(path: string, body?: unknown): Promise<Response> {
 export async function taskView(taskId: string): Promise<TaskView> {
   const response = await adminGet(`/v1/tasks/${taskId}`);
   if (response.status !== 200) throw new Error(`task ${taskId}: ${response.status}`);
-  return response.json();
+  return readView(response, views.task);
 }
 
 /** A page of the dead-letter list (the largest page, by default). */
 export async function deadLetterPage(query = "limit=500"): Promise<DeadLetterPage> {
   const response = await adminGet(`/v1/dead-letters?${query}`);
   if (response.status !== 200) throw new Error(`dead letters: ${response.status}`);
-  return response.json();
+  return readView(response, views.deadLetters);
 }
 
 /** How many task Durable Objects exist: zero after a rejected request means nothing was stored. */

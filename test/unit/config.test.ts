@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { configProblems, secretsToRemove } from "../../src/config";
+import { describe, expect, it, vi } from "vitest";
+import { configProblems, goapiApi, secretsToRemove } from "../../src/config";
 import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
 const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
@@ -240,8 +240,73 @@ describe("configProblems", () => {
       "GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503",
       'MAX_IMAGE_BYTES: "lots" is not a positive whole number',
       'IMAGE_HOSTS: "https://bad.example.com/" is not a host or host:port',
-      "PUBLIC_BASE_URL: must be an origin such as https://hooks.example.com",
+      "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
       expect.stringMatching(/^subscriptions\[0\]: /),
     ]);
+  });
+
+  it("takes PUBLIC_BASE_URL only as an https origin, or http to a loopback host", () => {
+    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const problemsOf = (PUBLIC_BASE_URL: string) => configProblems({ ...base, PUBLIC_BASE_URL });
+    for (const good of [
+      "https://hooks.example.com",
+      "https://hooks.example.com/",
+      " https://hooks.example.com:8443 ",
+      "http://localhost:8787",
+      "http://127.0.0.1:8787/",
+      "http://[::1]:8787",
+    ]) {
+      expect(problemsOf(good), good).toEqual([]);
+    }
+    for (const bad of [
+      "http://hooks.example.com",
+      "http://10.0.0.5:8787",
+      "https://hooks.example.com/midhook",
+      "https://hooks.example.com/?x=1",
+      "https://user@hooks.example.com",
+      "ftp://hooks.example.com",
+      "hooks.example.com",
+    ]) {
+      expect(problemsOf(bad), bad).toEqual([
+        "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
+      ]);
+    }
+  });
+});
+
+describe("GOAPI_API_BASE", () => {
+  const apiKey = "goapi-key-for-config-test";
+
+  it("is used as given when it is an https origin, or http to a loopback host", () => {
+    expect(goapiApi({ GOAPI_API_KEY: apiKey })?.base).toBe("https://api.goapi.ai");
+    for (const [given, base] of [
+      ["https://api.goapi.ai/", "https://api.goapi.ai"],
+      ["https://proxy.example.com:8443", "https://proxy.example.com:8443"],
+      ["http://localhost:9000", "http://localhost:9000"],
+      ["http://127.0.0.1:9000/", "http://127.0.0.1:9000"],
+      ["http://[::1]:9000", "http://[::1]:9000"],
+    ]) {
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given })?.base, given).toBe(base);
+    }
+  });
+
+  it("turns submission and reconciliation off, and says so once without the key, for any other base", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    for (const given of [
+      "http://api.goapi.ai",
+      "http://10.0.0.5:9000",
+      "https://api.goapi.ai/v1",
+      "https://user:pw@api.goapi.ai",
+      "ftp://api.goapi.ai",
+      "api.goapi.ai",
+    ]) {
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
+      expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
+    }
+    expect(warn).toHaveBeenCalledTimes(6);
+    for (const call of warn.mock.calls) {
+      expect(call.join(" ")).toMatch(/^GOAPI_API_BASE: must be an https origin/);
+      expect(call.join(" ")).not.toContain(apiKey);
+    }
   });
 });

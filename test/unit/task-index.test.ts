@@ -28,23 +28,6 @@ describe("when a task writes its index row", () => {
     }
   });
 
-  it("coalesces ten progress events a quarter second apart into two writes, not ten", () => {
-    let writtenAt = 0;
-    let dirtySince: number | null = null;
-    let writes = 0;
-    const events = Array.from({ length: 10 }, (_, i) => 1_000_000 + i * 250);
-    for (let now = events[0] ?? 0; now < 1_100_000; now += 50) {
-      if (events.includes(now)) dirtySince ??= now;
-      const due = indexWriteAt(dirtySince, writtenAt);
-      if (due !== null && due <= now) {
-        writes++;
-        writtenAt = now;
-        dirtySince = null;
-      }
-    }
-    expect(writes).toBe(2);
-  });
-
   it("versions every write above the last one and above the clock", () => {
     expect(nextIndexVersion(0, 1_000)).toBe(1_000);
     expect(nextIndexVersion(5_000, 1_000)).toBe(5_001);
