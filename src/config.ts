@@ -35,8 +35,18 @@ const DEFAULT_GOAPI_API_BASE = "https://api.goapi.ai";
 const GOAPI_API_BASE_RULE =
   "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai (http only for localhost)";
 
-/** The last GOAPI_API_BASE refused, so that a refused base is logged once, not on every call. */
-let refusedApiBase: string | null = null;
+const PUBLIC_BASE_URL_RULE =
+  "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)";
+
+/** The last value of each setting refused, so that a refused value is logged once, not per call. */
+const refused = new Map<string, string>();
+
+/** Says once per value that `rule` refused it, and what midhook does instead. */
+function warnRefusedOnce(rule: string, value: string, instead: string): void {
+  if (refused.get(rule) === value) return;
+  refused.set(rule, value);
+  console.warn(`${rule}; ${instead}`);
+}
 
 /**
  * GOAPI_API_KEY and the settings that go with it; null while the key is unset, and while
@@ -52,10 +62,7 @@ export function goapiApi(env: {
   if (!key) return null;
   const base = env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE;
   if (!isOrigin(base)) {
-    if (refusedApiBase !== base) {
-      refusedApiBase = base;
-      console.warn(`${GOAPI_API_BASE_RULE}; submission and reconciliation are off`);
-    }
+    warnRefusedOnce(GOAPI_API_BASE_RULE, base, "submission and reconciliation are off");
     return null;
   }
   return {
@@ -116,10 +123,16 @@ export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: strin
   };
 }
 
-/** The origin used in archived image URLs: PUBLIC_BASE_URL, else the origin GoAPI called. */
+/**
+ * The origin used in archived image URLs and in the webhook endpoint a submission gives GoAPI:
+ * PUBLIC_BASE_URL when it is an origin by the rule check-config applies, else the origin GoAPI
+ * called (a malformed value would make every image URL and that endpoint unusable).
+ */
 export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: string): string {
   const configured = env.PUBLIC_BASE_URL?.trim();
-  return (configured ? configured : requestOrigin).replace(/\/+$/, "");
+  if (configured && isOrigin(configured)) return configured.replace(/\/+$/, "");
+  if (configured) warnRefusedOnce(PUBLIC_BASE_URL_RULE, configured, "using the origin called");
+  return requestOrigin.replace(/\/+$/, "");
 }
 
 /** An https origin (or http to a loopback host, for local use), with no path. */
@@ -174,11 +187,7 @@ export function configProblems(env: Record<string, unknown>): string[] {
     }
   }
   const base = text("PUBLIC_BASE_URL").trim();
-  if (base !== "" && !isOrigin(base)) {
-    problems.push(
-      "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)",
-    );
-  }
+  if (base !== "" && !isOrigin(base)) problems.push(PUBLIC_BASE_URL_RULE);
   const retention = text("RETENTION_DAYS").trim();
   if (retention !== "" && retentionDays({ RETENTION_DAYS: retention }) === null) {
     problems.push(

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { configProblems, goapiApi, secretsToRemove } from "../../src/config";
+import { configProblems, goapiApi, publicBaseUrl, secretsToRemove } from "../../src/config";
 import { matchingSubscriptions, parseSubscriptions } from "../../src/delivery/subscriptions";
 
 const KEY = "whsec_yP710dDrCm5Y83JNiyLNl8SQbT5CSEMgGNbShKTYJn0=";
@@ -307,6 +307,43 @@ describe("GOAPI_API_BASE", () => {
     for (const call of warn.mock.calls) {
       expect(call.join(" ")).toMatch(/^GOAPI_API_BASE: must be an https origin/);
       expect(call.join(" ")).not.toContain(apiKey);
+    }
+  });
+});
+
+describe("PUBLIC_BASE_URL", () => {
+  const requestOrigin = "https://midhook.example.workers.dev";
+
+  it("is used as given when it is an https origin, or http to a loopback host", () => {
+    expect(publicBaseUrl({}, requestOrigin)).toBe(requestOrigin);
+    expect(publicBaseUrl({ PUBLIC_BASE_URL: " " }, `${requestOrigin}/`)).toBe(requestOrigin);
+    for (const [given, base] of [
+      ["https://hooks.example.com", "https://hooks.example.com"],
+      ["https://hooks.example.com/", "https://hooks.example.com"],
+      ["https://hooks.example.com:8443", "https://hooks.example.com:8443"],
+      ["http://localhost:8787", "http://localhost:8787"],
+    ]) {
+      expect(publicBaseUrl({ PUBLIC_BASE_URL: given }, requestOrigin), given).toBe(base);
+    }
+  });
+
+  it("gives way to the origin GoAPI called, and says so once, for any other value", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const refused = [
+      "hooks.example.com",
+      "http://hooks.example.com",
+      "https://hooks.example.com/midhook",
+      "https://hooks.example.com/?x=1",
+      "https://user:pw@hooks.example.com",
+      "javascript:alert(1)",
+    ];
+    for (const given of refused) {
+      expect(publicBaseUrl({ PUBLIC_BASE_URL: given }, requestOrigin), given).toBe(requestOrigin);
+      expect(publicBaseUrl({ PUBLIC_BASE_URL: given }, requestOrigin), given).toBe(requestOrigin);
+    }
+    expect(warn).toHaveBeenCalledTimes(refused.length);
+    for (const call of warn.mock.calls) {
+      expect(call.join(" ")).toMatch(/^PUBLIC_BASE_URL: must be an https origin/);
     }
   });
 });
