@@ -143,7 +143,9 @@ function isOrigin(value: string): boolean {
   } catch {
     return false;
   }
-  const plain = url.pathname === "/" && url.search === "" && url.username === "";
+  // Nothing but scheme, host and port: no path, credentials, query or fragment (even empty).
+  const plain =
+    url.pathname === "/" && url.username === "" && url.password === "" && !/[?#]/.test(value);
   return (
     plain &&
     (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname)))

@@ -297,13 +297,15 @@ describe("GOAPI_API_BASE", () => {
       "http://10.0.0.5:9000",
       "https://api.goapi.ai/v1",
       "https://user:pw@api.goapi.ai",
+      "https://:pw@api.goapi.ai",
+      "https://api.goapi.ai#x",
       "ftp://api.goapi.ai",
       "api.goapi.ai",
     ]) {
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
     }
-    expect(warn).toHaveBeenCalledTimes(6);
+    expect(warn).toHaveBeenCalledTimes(8);
     for (const call of warn.mock.calls) {
       expect(call.join(" ")).toMatch(/^GOAPI_API_BASE: must be an https origin/);
       expect(call.join(" ")).not.toContain(apiKey);
@@ -335,6 +337,9 @@ describe("PUBLIC_BASE_URL", () => {
       "https://hooks.example.com/midhook",
       "https://hooks.example.com/?x=1",
       "https://user:pw@hooks.example.com",
+      "https://:pw@hooks.example.com",
+      "https://hooks.example.com/#x",
+      "https://hooks.example.com/?",
       "javascript:alert(1)",
     ];
     for (const given of refused) {
