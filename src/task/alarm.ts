@@ -8,7 +8,8 @@ import { errorText } from "../lib/errors";
 
 /**
  * The alarm set before any work, in case the run never finishes (the isolate dies): the run
- * replaces it when it ends, however long it took, so it only ever fires after a crash.
+ * replaces it when it ends, however long it took, as does any call that schedules meanwhile
+ * (which leaves an alarm set as well), so it only ever fires after a crash.
  */
 const WATCHDOG_MS = 2 * 60_000;
 /** After a part's step failed: 5 s, doubling to 5 minutes while it keeps failing. */
@@ -33,8 +34,11 @@ export type AlarmStorage = Pick<DurableObjectStorage, "setAlarm" | "deleteAlarm"
 
 export class TaskAlarm {
   readonly #storage: AlarmStorage;
-  /** Runs in a row in which a part's step failed (in memory: a restart starts again at 1). */
-  readonly #failures = new Map<AlarmPart, number>();
+  /**
+   * Each failing part: how many runs in a row its step failed, and the time before which it is
+   * not tried again (in memory: a restart tries at once, and starts counting again).
+   */
+  readonly #failing = new Map<AlarmPart, { failures: number; notBefore: number }>();
   /** The alarm time this instance last set (null: none), or undefined when it cannot know. */
   #current: number | null | undefined;
   #exclusive: Promise<unknown> = Promise.resolve();
@@ -65,13 +69,21 @@ export class TaskAlarm {
         console.error(`task ${taskId}: ${step} failed; the alarm tries again`, errorText(err));
       }
     }
-    for (const [part] of steps) this.settle(part, !failed.has(part));
+    for (const part of new Set(steps.map(([part]) => part))) this.settle(part, !failed.has(part));
   }
 
-  /** Counts a part's work (a run's step, or an erasure attempt) that succeeded or failed. */
+  /**
+   * Counts a part's work (a run's steps, or an erasure attempt) that succeeded or failed; a
+   * failure puts the part's next try off from now, and later schedules keep that time.
+   */
   settle(part: AlarmPart, succeeded: boolean): void {
-    if (succeeded) this.#failures.delete(part);
-    else this.#failures.set(part, (this.#failures.get(part) ?? 0) + 1);
+    if (succeeded) {
+      this.#failing.delete(part);
+      return;
+    }
+    const failures = (this.#failing.get(part)?.failures ?? 0) + 1;
+    const notBefore = Date.now() + doublingDelayMs(failures, RETRY_FIRST_MS, RETRY_CAP_MS);
+    this.#failing.set(part, { failures, notBefore });
   }
 
   /**
@@ -79,16 +91,10 @@ export class TaskAlarm {
    * backoff allows), or clears it when none is; leaves it alone when that is already set.
    */
   schedule(times: Readonly<Record<AlarmPart, number | null>>): void {
-    const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     for (const [part, time] of Object.entries(times) as Array<[AlarmPart, number | null]>) {
       if (time === null) continue;
-      const failures = this.#failures.get(part) ?? 0;
-      const at =
-        failures > 0
-          ? Math.max(time, now + doublingDelayMs(failures, RETRY_FIRST_MS, RETRY_CAP_MS))
-          : time;
-      next = Math.min(next, at);
+      next = Math.min(next, Math.max(time, this.#failing.get(part)?.notBefore ?? time));
     }
     void this.#set(Number.isFinite(next) ? next : null);
   }

@@ -71,4 +71,38 @@ describe("the task's alarm", () => {
     alarm.schedule({ ...NONE, erasure: now });
     expect((writes.at(-1) ?? 0) - now).toBeGreaterThanOrEqual(19_900);
   });
+
+  it("counts a part with two steps once per run", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { writes, storage } = fakeStorage();
+    const alarm = new TaskAlarm(storage);
+    await alarm.run("t", [
+      ["outbox", "releasing events", () => {}],
+      ["outbox", "queueing deliveries", () => Promise.reject(new Error("the queue is away"))],
+    ]);
+    const now = Date.now();
+    alarm.schedule({ ...NONE, outbox: now });
+    expect((writes.at(-1) ?? 0) - now).toBeLessThanOrEqual(5_100);
+  });
+
+  it("keeps a failing part's retry where it was when later calls schedule again", async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    try {
+      vi.spyOn(console, "error").mockImplementation(() => {});
+      const { writes, storage } = fakeStorage();
+      const alarm = new TaskAlarm(storage);
+      await alarm.run("t", [
+        ["outbox", "queueing deliveries", () => Promise.reject(new Error("away"))],
+      ]);
+      alarm.schedule({ ...NONE, outbox: Date.now() });
+      const retry = writes.at(-1);
+      expect(retry).toBe(1_005_000);
+      // A webhook arrives 3 s later: the outbox is still due "now", the retry stays put.
+      vi.setSystemTime(1_003_000);
+      alarm.schedule({ ...NONE, outbox: Date.now() });
+      expect(writes.at(-1)).toBe(retry);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
