@@ -11,7 +11,14 @@ import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
-import { eventually, pngBytes, serveImage, subscriberAnswers } from "./support/network";
+import {
+  eventually,
+  goapiAnswer,
+  goapiTask,
+  pngBytes,
+  serveImage,
+  subscriberAnswers,
+} from "./support/network";
 import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 import { readView, views } from "./support/views";
 
@@ -362,6 +369,73 @@ describe("DELETE /v1/tasks/{id}", () => {
     });
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
     expect((await deleteTask(taskId)).status).toBe(404);
+  });
+
+  it("keeps nothing a poll under way brings back once the task is deleted", async () => {
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
+    const taskId = newTaskId();
+    let asked = () => {};
+    const polled = new Promise<void>((done) => {
+      asked = done;
+    });
+    let answer = () => {};
+    const answered = new Promise<void>((done) => {
+      answer = done;
+    });
+    const data = clone(fixtures.v1Completed).data;
+    data.task_id = taskId;
+    const png = () => new Response(pngBytes(4096), { headers: { "content-type": "image/png" } });
+    data.output.image_url = serveImage(`/${taskId}/polled.png`, png);
+    data.output.temporary_image_urls = [];
+    goapiTask(taskId, async () => {
+      asked();
+      await answered;
+      return goapiAnswer(data);
+    });
+    await ingest(v2Event(taskId, "processing", 10));
+    await polled;
+    const deleting = deleteTask(taskId);
+    // The rows go at once; the rest of the erasure waits for the alarm run polling GoAPI.
+    await eventually(async () =>
+      (await adminGet(`/v1/tasks/${taskId}`)).status === 404 ? true : undefined,
+    );
+    answer();
+    expect((await deleting).status).toBe(204);
+
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+    expect(await objectContents(taskId)).toEqual({
+      rows: { task: 0, events: 0, images: 0, deliveries: 0, reconcile: 0, erasure: 0 },
+      alarm: null,
+    });
+  });
+
+  it("keeps an alarm set while it removes what the task has outside its object", async () => {
+    const taskId = newTaskId();
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    await ingest(v2Event(taskId, "failed", 0));
+    // Once its index row is written, a finished task has nothing left to do: no alarm.
+    await eventually(async () => {
+      await runDurableObjectAlarm(taskObject(env, taskId));
+      return (await objectContents(taskId)).alarm === null ? true : undefined;
+    });
+    let resume = () => {};
+    const stalled = new Promise<void>((done) => {
+      resume = done;
+    });
+    const list = env.IMAGES.list.bind(env.IMAGES);
+    const r2 = vi.spyOn(env.IMAGES, "list").mockImplementation(async (options) => {
+      await stalled;
+      return list(options);
+    });
+    const deleting = deleteTask(taskId);
+    await eventually(() => (r2.mock.calls.length > 0 ? true : undefined));
+    const during = await objectContents(taskId);
+    expect(during.alarm).not.toBeNull();
+    expect(during.rows.erasure).toBe(1);
+    resume();
+    expect((await deleting).status).toBe(204);
+    expect(await objectContents(taskId)).toMatchObject({ alarm: null });
   });
 
   it("drops pending deliveries, and records a later redelivery of the task afresh", async () => {

@@ -57,11 +57,23 @@ export class TaskAlarm {
     this.#current = undefined;
   }
 
-  /** Runs `steps` in order, each on its own, and counts each part's failures for its backoff. */
-  async run(taskId: string, steps: readonly AlarmStep[]): Promise<void> {
-    await this.#set(Date.now() + WATCHDOG_MS);
+  /**
+   * Sets the watchdog alarm before work that must end with an alarm set (or cleared on purpose),
+   * should the isolate die during it.
+   */
+  guard(): Promise<void> {
+    return this.#set(Date.now() + WATCHDOG_MS);
+  }
+
+  /**
+   * Runs `steps` in order, each on its own, and counts each part's failures for its backoff;
+   * stops before the next step once `stop` says so.
+   */
+  async run(taskId: string, steps: readonly AlarmStep[], stop = () => false): Promise<void> {
+    await this.guard();
     const failed = new Set<AlarmPart>();
     for (const [part, step, work] of steps) {
+      if (stop()) break;
       try {
         await work();
       } catch (err) {

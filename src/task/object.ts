@@ -122,23 +122,31 @@ export class TaskObject extends DurableObject<Env> {
       const current = () => this.#events.task() ?? task;
       const record = (event: TaskEvent, payload: string) =>
         this.recordEvent(event, payload, task.base_url, "poll");
-      await this.#alarm.run(task.task_id, [
-        ["reconcile", "polling GoAPI", () => this.#reconcile.pollIfDue(task, record)],
-        ["images", "copying images", () => this.#images.copyDue(task.task_id)],
-        ["outbox", "releasing events", () => this.#outbox.release(current())],
-        ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
+      // DELETE may begin erasing while a step awaits (a poll, a copy): nothing more is done then,
+      // and nothing the poll brings back is kept.
+      const erasing = () => this.#erasure.pending();
+      const poll = () => this.#reconcile.pollIfDue(task, record, erasing);
+      await this.#alarm.run(
+        task.task_id,
         [
-          "holds",
-          "asking about paused subscriptions",
-          () => this.#holds.checkDue(task.task_id, this.env),
+          ["reconcile", "polling GoAPI", poll],
+          ["images", "copying images", () => this.#images.copyDue(task.task_id)],
+          ["outbox", "releasing events", () => this.#outbox.release(current())],
+          ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
+          [
+            "holds",
+            "asking about paused subscriptions",
+            () => this.#holds.checkDue(task.task_id, this.env),
+          ],
+          [
+            "dead-letters",
+            "updating the dead-letter list",
+            () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
+          ],
+          ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
         ],
-        [
-          "dead-letters",
-          "updating the dead-letter list",
-          () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
-        ],
-        ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
-      ]);
+        erasing,
+      );
       this.#scheduleAlarm();
       this.#changed();
     });
@@ -311,6 +319,7 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#erasure.pending() ? null : this.#events.task();
     if (task !== null) this.#beginErasure(task.task_id);
     try {
+      await this.#alarm.guard();
       const outcome = await this.#erasure.finish();
       this.#alarm.forget();
       this.#alarm.settle("erasure", true);

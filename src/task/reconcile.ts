@@ -29,17 +29,20 @@ export class TaskReconcile {
   /**
    * Polls GoAPI if the task's poll is due, handing what it says to `record` exactly as a webhook
    * with that content would be recorded, and notes the poll and its error, if any, for the next
-   * plan.
+   * plan; unless the task was `erased` while GoAPI answered.
    */
   async pollIfDue(
     task: TaskRow,
     record: (event: TaskEvent, payload: string) => void,
+    erased: () => boolean,
   ): Promise<void> {
     const api = goapiApi(this.#env);
     if (api === null) return;
     const plan = this.#plan(task, api);
     if (plan.state !== "scheduled" || plan.at > Date.now()) return;
     const answer = await fetchTask(api, task.task_id);
+    // Erased while GoAPI answered: neither the answer nor the poll is kept.
+    if (erased()) return;
     const secrets = secretsToRemove(this.#env);
     let error: string | null = null;
     // GoAPI's message may echo the API key: only its cleaned form is logged, stored and shown.
