@@ -1,7 +1,9 @@
-// `npm run deploy`: applies the task index's migrations (migrations/) to the remote D1 database
-// midhook-index, then `wrangler deploy`, so the Worker never runs against an older schema.
-// Arguments after `--` go to wrangler deploy. Stops first, saying what to do, while wrangler.toml
-// still holds the placeholder database id.
+// `npm run deploy`: checks the config a deploy runs (`check-config --deploy`: wrangler.toml's
+// vars; secrets put with `wrangler secret put` cannot be read from here), applies the task
+// index's migrations (migrations/) to the remote D1 database midhook-index, then `wrangler
+// deploy`, so the Worker never runs against an older schema. Arguments after `--` go to wrangler
+// deploy. Stops first, saying what to do, on a config problem or while wrangler.toml still holds
+// the placeholder database id.
 import { spawnSync } from "node:child_process";
 import { unstable_readConfig } from "wrangler";
 
@@ -24,6 +26,11 @@ if (index?.database_id === undefined || index.database_id === PLACEHOLDER_ID) {
 }
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+const check = spawnSync("tsx", ["scripts/check-config.ts", "--deploy"], { stdio: "inherit", env });
+if (check.status !== 0) {
+  console.error("npm run deploy: fix the config first; nothing was deployed.");
+  process.exit(check.status ?? 1);
+}
 for (const args of [
   ["d1", "migrations", "apply", "midhook-index", "--remote"],
   ["deploy", ...process.argv.slice(2)],

@@ -224,6 +224,18 @@ describe("POST /v1/tasks", () => {
     expect(answer.message).toMatch(/GoAPI created the task.*midhook cannot track it/);
   });
 
+  it("names an id GoAPI gave that is far too long by its first 128 characters only", async () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+    const long = "x".repeat(100_000);
+    goapiCreate(() => goapiAnswer(goapiTaskData(long, "pending")));
+    const response = await adminPost("/v1/tasks", createBody);
+    expect(response.status).toBe(202);
+    const answer = await response.json<{ task_id: string; message: string }>();
+    expect(answer.task_id).toBe(long.slice(0, 128));
+    expect(answer.message.length).toBeLessThan(1000);
+    expect(JSON.stringify(warn.mock.calls).length).toBeLessThan(1000);
+  });
+
   it("answers 503 not_configured, and calls nobody, while GOAPI_API_KEY is unset", async () => {
     overrideEnv({ GOAPI_API_KEY: "" });
     const before = goapiRequests().length;

@@ -60,7 +60,8 @@ function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> 
 
 /** The answer for a task GoAPI created that midhook could not record: GoAPI's id, and why. */
 function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown) {
-  const taskId = String(removeSecrets(String(data.task_id), secretsToRemove(env)));
+  // Shortened like any id midhook tracks (1-128 characters): GoAPI's may be of any length.
+  const taskId = String(removeSecrets(String(data.task_id), secretsToRemove(env))).slice(0, 128);
   if (err instanceof ApiError && err.code === "invalid_payload") {
     console.warn("GoAPI created a task midhook cannot track", {
       task_id: taskId,

@@ -2,7 +2,7 @@
 // way `npm run dev` or a deploy will load it, and says where each secret comes from.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { copyProject, varsFile } from "./support/project-copy";
@@ -101,5 +101,28 @@ describe("npm run check-config", () => {
     const { status, output } = checkConfig(dir);
     expect(output).not.toContain("development value");
     expect(status, output).toBe(0);
+  });
+
+  it("runs before `npm run deploy` touches the account, and stops it on a problem", () => {
+    const dir = copyProject();
+    copies.push(dir);
+    const toml = join(dir, "wrangler.toml");
+    writeFileSync(
+      toml,
+      readFileSync(toml, "utf8")
+        .replace('SUBSCRIPTIONS = "[]"', 'SUBSCRIPTIONS = "[{"')
+        .replace("00000000-0000-0000-0000-000000000000", "6f1c1d52-8f0e-4d5e-9a57-3d1f0f3c2b11"),
+    );
+    const run = spawnSync("npm", ["run", "--silent", "deploy"], {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+    });
+    const output = `${run.stdout}${run.stderr}`;
+    expect(run.status, output).toBe(1);
+    expect(output).toContain("the config `npm run deploy` runs (wrangler.toml)");
+    expect(output).toMatch(/problem\(s\):\n\s+- SUBSCRIPTIONS/);
+    // Neither the remote migrations nor the deploy itself were started.
+    expect(output).not.toMatch(/wrangler \d/);
   });
 });
