@@ -1,4 +1,5 @@
-// The Hono app: routes (the console at `/`), the not-found answer and the one error handler.
+// The Hono app: routes (the console at `/`), the not-found answer and the API's error handler
+// (the console's pages answer errors as pages, see routes/console.tsx).
 import { Hono } from "hono";
 import type { AppEnv } from "./bindings";
 import { errorEnvelope, errorResponse } from "./lib/errors";

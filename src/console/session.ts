@@ -9,7 +9,7 @@ import { LOOPBACK_HOSTS } from "../lib/net";
 const encoder = new TextEncoder();
 
 /** The cookie's name without its prefix (see sessionCookieName). */
-export const SESSION_COOKIE = "midhook_session";
+const SESSION_COOKIE = "midhook_session";
 /** A session lasts 12 hours; signing in again starts a new one. */
 export const SESSION_SECONDS = 12 * 60 * 60;
 

@@ -89,20 +89,22 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       message.retry({ delaySeconds: start.delaySeconds });
       return;
     }
-    if (!body.probe && (await isPaused(env, subscription))) {
-      // Paused: the delivery waits in its task, spending no attempt, until the probe says the
-      // subscriber is back. The health object hears of it first: a task it lists that holds
-      // nothing costs nothing, a held delivery it never heard of would wait for the backstop.
+    // Paused: the delivery waits in its task, spending no attempt, until the probe says the
+    // subscriber is back. The health object hears of it first: a task it lists that holds
+    // nothing costs nothing, a held delivery it never heard of would wait for the backstop.
+    const wait = async () => {
       await holdFor(env, subscription, body.task_id, body.event);
       await task.holdForSubscriber(body.event, subscription.id, body.series);
+    };
+    if (!body.probe && (await isPaused(env, subscription))) {
+      await wait();
       message.ack();
       return;
     }
     const report = await attempt(subscription, start.stored);
     if (body.probe && !probeFoundUp(report.status)) {
       // A failed probe spends no attempt either: the delivery goes back to waiting.
-      await holdFor(env, subscription, body.task_id, body.event);
-      await task.holdForSubscriber(body.event, subscription.id, body.series);
+      await wait();
       await reportProbe(env, subscription, false);
       message.ack();
       return;

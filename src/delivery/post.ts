@@ -8,8 +8,6 @@ import type { Subscription } from "./subscriptions";
 
 const USER_AGENT = `midhook/${version}`;
 
-// ./consumer still imports the result's type from here.
-
 /** POSTs `body` as event `eventId` to `subscription`, signed, and reports what happened. */
 export async function postSigned(
   subscription: Subscription,

@@ -20,8 +20,8 @@ import {
 import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
-/** The Hono environment of the console: the app's, with the session and the checked form. */
-export type ConsoleEnv = AppEnv & { Variables: { session: Session; form: URLSearchParams } };
+/** The Hono environment of the console: the app's, with the session. */
+export type ConsoleEnv = AppEnv & { Variables: { session: Session } };
 
 /** Page headers: nothing from elsewhere runs, the page is never framed, cached or sniffed. */
 function pageHeaders(c: Context<ConsoleEnv>): void {
@@ -82,7 +82,6 @@ export const csrfChecked = createMiddleware<ConsoleEnv>(async (c, next) => {
   if (!csrfMatches(c.get("session"), form.get("csrf") ?? undefined)) {
     throw new ApiError(403, "forbidden", "this form is out of date: reload the page and try again");
   }
-  c.set("form", form);
   await next();
 });
 

@@ -47,12 +47,10 @@ export class TaskAlarm {
     this.#storage = storage;
   }
 
-  /** The alarm fired (and is no longer set): the next schedule sets it whatever it was. */
-  fired(): void {
-    this.#current = undefined;
-  }
-
-  /** Something else set or removed the alarm (erasing the storage): forget what was set. */
+  /**
+   * The alarm fired (and is no longer set), or something else set or removed it (erasing the
+   * storage): the next schedule sets it whatever it was.
+   */
   forget(): void {
     this.#current = undefined;
   }

@@ -1,6 +1,7 @@
 // Keeping the dead-letter list (the DeadLetterLog object) in step with a task's deliveries: a
-// failed delivery is marked 'add' and a restarted one 'remove' in its row (the outbox column
-// `listing`), and the alarm carries each change over, marking it done only once the list has it.
+// failed delivery is marked 'add' and a restarted one 'remove' in its row (the deliveries column
+// `listing`), and the alarm carries each change over, marking it 'listed' (or clearing it) only
+// once the list has it.
 import type { DeadLetterInfo, RestartedDelivery } from "../contract";
 import type { DeliveryRow } from "./schema";
 

@@ -1,4 +1,4 @@
-// Erasing a task (DELETE /v1/tasks/{id}, or RETENTION_DAYS after its last event). Inside the
+// Erasing a task (DELETE /v1/tasks/{id}, or RETENTION_DAYS after its last activity). Inside the
 // object it happens at once: its rows go, its pending deliveries with them, so nothing is copied,
 // queued or listed any more. Outside, its R2 objects, its index row and its dead letters go next,
 // and last the object's storage itself. Until then a row in `erasure` keeps the task id, and the

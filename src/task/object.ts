@@ -110,7 +110,7 @@ export class TaskObject extends DurableObject<Env> {
    * dies.
    */
   override async alarm(): Promise<void> {
-    this.#alarm.fired();
+    this.#alarm.forget();
     await this.#alarm.oneAtATime(async () => {
       const task = this.#events.task();
       if (this.#erasure.isDue(() => this.#activity(task), Date.now())) {
@@ -222,7 +222,7 @@ export class TaskObject extends DurableObject<Env> {
   /** Sends a held delivery as the paused subscription's probe (see TaskHolds.probe). */
   sendProbe(subscription: string, eventId: string): boolean {
     const sent = this.#holds.probe(subscription, eventId);
-    if (sent) this.#scheduleAlarm();
+    if (sent) this.#afterDeliveryChange();
     return sent;
   }
 

@@ -61,8 +61,6 @@ function deliveryView(row: DeliveryRow, configError: string | null): DeliveryVie
   };
 }
 
-// ./outbox, which produces held events, still imports their type from here.
-
 /** The deliveries that do not exist yet because their event waits in the outbox. */
 function heldViews(held: readonly HeldEvent[]): DeliveryView[] {
   return held.flatMap(({ event, subscriptions, reason, at }) =>

@@ -33,7 +33,7 @@ describe("the task's alarm", () => {
     alarm.schedule({ ...NONE, outbox: 5_000, index: 9_000 });
     alarm.schedule({ ...NONE, index: 9_000 });
     expect(writes).toEqual([5_000, 9_000]);
-    alarm.fired();
+    alarm.forget();
     alarm.schedule({ ...NONE, index: 9_000 });
     alarm.schedule(NONE);
     alarm.schedule(NONE);
