@@ -574,10 +574,6 @@ function countingConfig(): string {
 }
 
 /**
- * 5. What a task costs, counted: a scripted task run against the counting build of midhook
- * (bench/counting-entry.ts), the counts read from it, priced with Cloudflare's published prices.
- */
-/**
  * 6. How fast one subscription's SubscriberHealth takes failure reports: the most a single
  * subscription's failing attempts can be counted per second (healthy ones never reach it).
  */
@@ -606,6 +602,10 @@ async function healthThroughput() {
   }
 }
 
+/**
+ * 5. What a task costs, counted: a scripted task run against the counting build of midhook
+ * (bench/counting-entry.ts), the counts read from it, priced with Cloudflare's published prices.
+ */
 async function costPerTask(images: ImageHost, receiver: Receiver) {
   const worker = await startWorker({
     config: bundles.countingConfig,
