@@ -221,7 +221,7 @@ describe("reconciliation", () => {
       const v = await taskView(taskId);
       return v.reconcile.polls >= 1 ? v : undefined;
     });
-    expect(view.reconcile.last_error).toBe("GoAPI answered about another task");
+    expect(view.reconcile.last_error).toBe("malformed: GoAPI answered about another task");
     expect(view.status).toBe("processing");
   });
 });

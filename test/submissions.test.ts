@@ -15,7 +15,7 @@ import {
   goapiRequests,
   goapiTask,
 } from "./support/network";
-import { adminPost, ingest, newTaskId, taskView } from "./support/requests";
+import { adminGet, adminPost, ingest, newTaskId, taskView } from "./support/requests";
 import { readView, views } from "./support/views";
 
 const createBody = {
@@ -314,6 +314,17 @@ describe("POST /v1/tasks/{id}/sync", () => {
       status: 404,
       code: "not_found",
     });
+  });
+
+  it("answers 502 and records nothing when GoAPI answers about another task", async () => {
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer(goapiTaskData(newTaskId(), "completed")));
+    expect(await errorOf(await adminPost(`/v1/tasks/${taskId}/sync`))).toEqual({
+      status: 502,
+      code: "upstream_error",
+      message: "GoAPI answered about another task",
+    });
+    expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
   });
 });
 

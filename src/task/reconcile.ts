@@ -47,7 +47,6 @@ export class TaskReconcile {
     let error: string | null = null;
     // GoAPI's message may echo the API key: only its cleaned form is logged, stored and shown.
     if (!answer.ok) error = `${answer.kind}: ${failureMessage(answer, secrets)}`;
-    else if (answer.data.task_id !== task.task_id) error = "GoAPI answered about another task";
     else {
       const body = asWebhookBody(answer.data, Date.now());
       const accepted = acceptGoapiBody(body, secrets);

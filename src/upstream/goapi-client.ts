@@ -52,9 +52,22 @@ export function createTask(api: GoapiAccess, body: unknown): Promise<UpstreamRes
   return call(api, "POST", "/api/v1/task", body, false);
 }
 
-/** Fetches task `taskId` from GoAPI; `not_found` when GoAPI does not know it. */
-export function fetchTask(api: GoapiAccess, taskId: string): Promise<UpstreamResult> {
-  return call(api, "GET", `/api/v1/task/${encodeURIComponent(taskId)}`, undefined, true);
+/**
+ * Fetches task `taskId` from GoAPI; `not_found` when GoAPI does not know it, `malformed` when it
+ * answers about another task.
+ */
+export async function fetchTask(api: GoapiAccess, taskId: string): Promise<UpstreamResult> {
+  const result = await call(
+    api,
+    "GET",
+    `/api/v1/task/${encodeURIComponent(taskId)}`,
+    undefined,
+    true,
+  );
+  if (result.ok && result.data.task_id !== taskId) {
+    return { ok: false, kind: "malformed", message: "GoAPI answered about another task" };
+  }
+  return result;
 }
 
 /** `fetchesTask`: the call names a task, so GoAPI's "not found" means it does not know it. */
