@@ -112,7 +112,12 @@ interface Round {
  * round sends again, in order and cycling, the events that the target's last ingest round
  * recorded: GoAPI's redelivery of an event already stored.
  */
-async function round(t: Target, load: Load, seconds = ROUND_SECONDS): Promise<Round> {
+async function round(
+  t: Target,
+  load: Load,
+  seconds = ROUND_SECONDS,
+  rate?: number,
+): Promise<Round> {
   let duplicates = 0;
   let answers = 0;
   const onResponse = (_status: number, body: string) => {
@@ -162,6 +167,7 @@ async function round(t: Target, load: Load, seconds = ROUND_SECONDS): Promise<Ro
     url: t.worker.url,
     connections: CONNECTIONS,
     duration: seconds,
+    ...(rate === undefined ? {} : { overallRate: rate }),
     requests,
   });
   return {
@@ -216,6 +222,30 @@ async function alternate(plan: Array<[Target, Load]>) {
   return { rows, figures };
 }
 
+/** Requests per second of the CPU rounds: below what either Worker serves on this machine. */
+const CPU_RATE = Number(process.env.BENCH_CPU_RATE ?? 200);
+/** After a CPU round, how long the work a request leaves behind (alarms, index writes) gets. */
+const CPU_SETTLE_MS = 2500;
+
+/** The CPU (ms) of both of a local Worker's workerd processes so far: the Worker's and the proxy. */
+function workerCpuMs(worker: LocalWorker): number {
+  return cpuMs(worker.workerdPid()) + cpuMs(worker.proxyPid());
+}
+
+/**
+ * CPU per request of `load` at a fixed rate: the CPU both workerd processes used during a round
+ * and the settle after it (so the alarm runs and index writes a request causes are counted),
+ * divided by the requests answered. Steadier than throughput on a shared machine, and what
+ * Cloudflare bills a Worker for.
+ */
+async function cpuPerRequest(t: Target, load: Load): Promise<{ ms: number; requests: number }> {
+  const before = workerCpuMs(t.worker);
+  const row = await round(t, load, ROUND_SECONDS, CPU_RATE);
+  await sleep(CPU_SETTLE_MS);
+  const used = workerCpuMs(t.worker) - before;
+  return { ms: Math.round((used / row.answers) * 1000) / 1000, requests: row.answers };
+}
+
 /** GOAPI_API_KEY set, against an API nobody answers: no poll falls due within a bench run. */
 const RECONCILING = { GOAPI_API_KEY: "bench-goapi-key", GOAPI_API_BASE: "http://127.0.0.1:9" };
 
@@ -249,6 +279,31 @@ async function ingestVsFloor(medium: "disk" | "ram_disk", dir: string) {
       [f, "redelivery"],
     ];
     const { rows, figures } = await alternate(plan);
+    // CPU per request, each load twice per Worker, alternating; the mean of the two.
+    const cpu: Record<string, number[]> = {};
+    for (let pass = 0; pass < 2; pass++) {
+      const order: Array<[Target, Load]> = [
+        [m, "ingest"],
+        [f, "ingest"],
+        [m, "redelivery"],
+        [f, "redelivery"],
+      ];
+      for (const [t, load] of pass === 0
+        ? order
+        : [...order.slice(0, 2).reverse(), ...order.slice(2).reverse()]) {
+        const key = `${t.name}_${load}`;
+        (cpu[key] ??= []).push((await cpuPerRequest(t, load)).ms);
+      }
+    }
+    const cpuMean = (key: string) => Math.round(mean(cpu[key] ?? []) * 1000) / 1000;
+    const cpuFigures = {
+      rate: CPU_RATE,
+      midhook_ingest_ms: cpuMean("midhook_ingest"),
+      floor_ingest_ms: cpuMean("floor_ingest"),
+      midhook_redelivery_ms: cpuMean("midhook_redelivery"),
+      floor_redelivery_ms: cpuMean("floor_redelivery"),
+      runs: cpu,
+    };
     const ingest = figures("midhook", "ingest");
     const floorIngest = figures("floor", "ingest");
     const redelivery = figures("midhook", "redelivery");
@@ -271,6 +326,16 @@ async function ingestVsFloor(medium: "disk" | "ram_disk", dir: string) {
       redelivery_p99_vs_floor: ratio(redelivery.p99_ms, floorRedelivery.p99_ms),
       ingest_vs_healthz: healthz ? ratio(ingest.rps, healthz.rps) : null,
       ingest_p99_vs_healthz: healthz ? ratio(ingest.p99_ms, healthz.p99_ms) : null,
+      cpu_per_request: cpuFigures,
+      /** The floor's CPU per request over midhook's: 1 is the floor's cost, lower costs more. */
+      ingest_cpu_floor_over_midhook: ratio(
+        cpuFigures.floor_ingest_ms,
+        cpuFigures.midhook_ingest_ms,
+      ),
+      redelivery_cpu_floor_over_midhook: ratio(
+        cpuFigures.floor_redelivery_ms,
+        cpuFigures.midhook_redelivery_ms,
+      ),
       rounds_detail: rows,
     };
   } finally {
@@ -792,6 +857,10 @@ function printFloor(run: Awaited<ReturnType<typeof ingestVsFloor>>) {
     [
       "redelivery / floor",
       `${run.redelivery_vs_floor} (goal >= 0.9), p99 ${run.redelivery_p99_vs_floor}`,
+    ],
+    [
+      `CPU per request at ${run.cpu_per_request.rate} req/s`,
+      `ingest: midhook ${run.cpu_per_request.midhook_ingest_ms} ms, floor ${run.cpu_per_request.floor_ingest_ms} ms (floor / midhook ${run.ingest_cpu_floor_over_midhook}); redelivery: midhook ${run.cpu_per_request.midhook_redelivery_ms} ms, floor ${run.cpu_per_request.floor_redelivery_ms} ms (${run.redelivery_cpu_floor_over_midhook})`,
     ],
     [
       "non-200 answers",
