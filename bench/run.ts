@@ -292,7 +292,7 @@ async function ingestVsFloor(medium: "disk" | "ram_disk", dir: string) {
         ? order
         : [...order.slice(0, 2).reverse(), ...order.slice(2).reverse()]) {
         const key = `${t.name}_${load}`;
-        (cpu[key] ??= []).push((await cpuPerRequest(t, load)).ms);
+        cpu[key] = [...(cpu[key] ?? []), (await cpuPerRequest(t, load)).ms];
       }
     }
     const cpuMean = (key: string) => Math.round(mean(cpu[key] ?? []) * 1000) / 1000;
