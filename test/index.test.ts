@@ -438,6 +438,25 @@ describe("DELETE /v1/tasks/{id}", () => {
     expect(await objectContents(taskId)).toMatchObject({ alarm: null });
   });
 
+  it("keeps the erasure and its alarm when deleting the object's own storage fails", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await ingest(v2Event(taskId, "processing", 10));
+    await runInDurableObject(stub, (_, state) => {
+      vi.spyOn(state.storage, "deleteAll").mockRejectedValueOnce(new Error("storage is away"));
+    });
+    expect((await deleteTask(taskId)).status).toBe(503);
+    const left = await objectContents(taskId);
+    expect(left.rows.erasure).toBe(1);
+    expect(left.alarm).not.toBeNull();
+    await runDurableObjectAlarm(stub);
+    expect(await objectContents(taskId)).toEqual({
+      rows: { task: 0, events: 0, images: 0, deliveries: 0, reconcile: 0, erasure: 0 },
+      alarm: null,
+    });
+  });
+
   it("drops pending deliveries, and records a later redelivery of the task afresh", async () => {
     const taskId = newTaskId();
     const first = await ingest(v2Event(taskId, "processing", 10));

@@ -86,14 +86,16 @@ export class TaskErasure {
       await this.#index.erase(taskId);
       await deadLetterLog(this.#env).removeTask(taskId);
     }
-    this.#pending = false;
     // No other call runs between this read and the storage calls (the input gate holds them).
     if (this.#storage.sql.exec("SELECT 1 FROM task").toArray().length > 0) {
       this.#storage.sql.exec("DELETE FROM erasure");
+      this.#pending = false;
       return "kept";
     }
     await this.#storage.deleteAlarm();
     await this.#storage.deleteAll();
+    // Pending until here: should the storage calls fail, the alarm is set to try again.
+    this.#pending = false;
     // This instance may be asked about the task id again (a late redelivery records it afresh).
     migrate(this.#storage.sql);
     return "erased";

@@ -327,6 +327,8 @@ export class TaskObject extends DurableObject<Env> {
     } catch (err) {
       this.#alarm.settle("erasure", false);
       console.error("erasing the task failed; the alarm tries again", errorText(err));
+      // finish() may have removed the alarm before it failed.
+      this.#alarm.forget();
       this.#scheduleAlarm();
       if (rethrow) throw err;
     }
