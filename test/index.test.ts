@@ -410,6 +410,44 @@ describe("DELETE /v1/tasks/{id}", () => {
     });
   });
 
+  it("lets no image copy under way mark a later redelivery's image stored", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const taskId = newTaskId();
+    let started = () => {};
+    const copying = new Promise<void>((done) => {
+      started = done;
+    });
+    let release = () => {};
+    const released = new Promise<void>((done) => {
+      release = done;
+    });
+    const body = clone(fixtures.v2Finished);
+    body.task_id = taskId;
+    body.task_result.image_url = serveImage(`/${taskId}/slow.png`, async () => {
+      started();
+      await released;
+      return new Response(pngBytes(4096), { headers: { "content-type": "image/png" } });
+    });
+    body.task_result.image_urls = [];
+    await ingest(body);
+    await copying;
+    const deleting = deleteTask(taskId);
+    await eventually(async () =>
+      (await adminGet(`/v1/tasks/${taskId}`)).status === 404 ? true : undefined,
+    );
+    // GoAPI redelivers the result meanwhile: answered 200, so the task starts afresh.
+    await ingest(body);
+    release();
+    expect((await deleting).status).toBe(204);
+    const stored = await eventually(async () => {
+      const view = await taskView(taskId);
+      return view.images[0]?.state === "stored" ? view : undefined;
+    });
+    expect(stored.images).toHaveLength(1);
+    const objects = (await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects;
+    expect(objects.map((object) => object.key)).toEqual([`tasks/${taskId}/main.png`]);
+  });
+
   it("keeps an alarm set while it removes what the task has outside its object", async () => {
     const taskId = newTaskId();
     overrideEnv({ SUBSCRIPTIONS: "[]" });

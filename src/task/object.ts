@@ -130,7 +130,7 @@ export class TaskObject extends DurableObject<Env> {
         task.task_id,
         [
           ["reconcile", "polling GoAPI", poll],
-          ["images", "copying images", () => this.#images.copyDue(task.task_id)],
+          ["images", "copying images", () => this.#images.copyDue(task.task_id, erasing)],
           ["outbox", "releasing events", () => this.#outbox.release(current())],
           ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
           [
