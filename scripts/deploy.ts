@@ -2,14 +2,28 @@
 // vars; secrets put with `wrangler secret put` cannot be read from here), applies the task
 // index's migrations (migrations/) to the remote D1 database midhook-index, then `wrangler
 // deploy`, so the Worker never runs against an older schema. Arguments after `--` go to wrangler
-// deploy. Stops first, saying what to do, on a config problem or while wrangler.toml still holds
-// the placeholder database id.
+// deploy; an `--env NAME` among them is used by the check and the migrations too. Stops first,
+// saying what to do, on a config problem or while wrangler.toml still holds the placeholder
+// database id.
 import { spawnSync } from "node:child_process";
 import { unstable_readConfig } from "wrangler";
 
 const PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000";
 
-const config = unstable_readConfig({ config: "wrangler.toml" }, { hideWarnings: true });
+const deployArgs = process.argv.slice(2);
+const envAt = deployArgs.findIndex((arg) => arg === "--env" || arg.startsWith("--env="));
+const envName =
+  envAt < 0
+    ? undefined
+    : deployArgs[envAt]?.startsWith("--env=")
+      ? deployArgs[envAt]?.slice("--env=".length)
+      : deployArgs[envAt + 1];
+const envArgs = envName ? ["--env", envName] : [];
+
+const config = unstable_readConfig(
+  { config: "wrangler.toml", env: envName },
+  { hideWarnings: true },
+);
 const index = config.d1_databases.find(
   (database: { binding: string }) => database.binding === "INDEX",
 );
@@ -26,14 +40,17 @@ if (index?.database_id === undefined || index.database_id === PLACEHOLDER_ID) {
 }
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-const check = spawnSync("tsx", ["scripts/check-config.ts", "--deploy"], { stdio: "inherit", env });
+const check = spawnSync("tsx", ["scripts/check-config.ts", "--deploy", ...envArgs], {
+  stdio: "inherit",
+  env,
+});
 if (check.status !== 0) {
   console.error("npm run deploy: fix the config first; nothing was deployed.");
   process.exit(check.status ?? 1);
 }
 for (const args of [
-  ["d1", "migrations", "apply", "midhook-index", "--remote"],
-  ["deploy", ...process.argv.slice(2)],
+  ["d1", "migrations", "apply", "midhook-index", "--remote", ...envArgs],
+  ["deploy", ...deployArgs],
 ]) {
   const run = spawnSync("wrangler", args, { stdio: "inherit", env });
   if (run.status !== 0) process.exit(run.status ?? 1);

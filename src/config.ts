@@ -60,13 +60,14 @@ export function goapiApi(env: {
 }): GoapiApi | null {
   const key = env.GOAPI_API_KEY?.trim();
   if (!key) return null;
-  const base = env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE;
-  if (!isOrigin(base)) {
-    warnRefusedOnce(GOAPI_API_BASE_RULE, base, "submission and reconciliation are off");
+  const given = env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE;
+  const base = originOf(given);
+  if (base === null) {
+    warnRefusedOnce(GOAPI_API_BASE_RULE, given, "submission and reconciliation are off");
     return null;
   }
   return {
-    base: base.replace(/\/+$/, ""),
+    base,
     key,
     reconcileAfterMs: (positiveInteger(env.RECONCILE_AFTER_SECONDS) ?? 600) * 1000,
     giveUpAfterMs: (positiveInteger(env.RECONCILE_GIVE_UP_SECONDS) ?? 86_400) * 1000,
@@ -130,26 +131,29 @@ export function imageLimits(env: { IMAGE_HOSTS?: string; MAX_IMAGE_BYTES?: strin
  */
 export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: string): string {
   const configured = env.PUBLIC_BASE_URL?.trim();
-  if (configured && isOrigin(configured)) return configured.replace(/\/+$/, "");
+  const origin = configured ? originOf(configured) : null;
+  if (origin !== null) return origin;
   if (configured) warnRefusedOnce(PUBLIC_BASE_URL_RULE, configured, "using the origin called");
   return requestOrigin.replace(/\/+$/, "");
 }
 
-/** An https origin (or http to a loopback host, for local use), with no path. */
-function isOrigin(value: string): boolean {
+/**
+ * The origin `value` names, as the URL parser reads it, when it is nothing but an https origin
+ * (or http to a loopback host, for local use); else null.
+ */
+function originOf(value: string): string | null {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    return false;
+    return null;
   }
   // Nothing but scheme, host and port: no path, credentials, query or fragment (even empty).
   const plain =
     url.pathname === "/" && url.username === "" && url.password === "" && !/[?#]/.test(value);
-  return (
-    plain &&
-    (url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname)))
-  );
+  const allowed =
+    url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
+  return plain && allowed ? url.origin : null;
 }
 
 /**
@@ -182,14 +186,14 @@ export function configProblems(env: Record<string, unknown>): string[] {
     }
   }
   const apiBase = text("GOAPI_API_BASE").trim();
-  if (apiBase !== "" && !isOrigin(apiBase)) problems.push(GOAPI_API_BASE_RULE);
+  if (apiBase !== "" && originOf(apiBase) === null) problems.push(GOAPI_API_BASE_RULE);
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
     if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
       problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);
     }
   }
   const base = text("PUBLIC_BASE_URL").trim();
-  if (base !== "" && !isOrigin(base)) problems.push(PUBLIC_BASE_URL_RULE);
+  if (base !== "" && originOf(base) === null) problems.push(PUBLIC_BASE_URL_RULE);
   const retention = text("RETENTION_DAYS").trim();
   if (retention !== "" && retentionDays({ RETENTION_DAYS: retention }) === null) {
     problems.push(

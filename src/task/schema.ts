@@ -30,8 +30,9 @@ CREATE TABLE task (
 -- reads the event's fields from it again, so a body near 1 MiB stays within SQLite's 2 MB row.
 -- forward_state is the outbox: 'waiting' until the event's deliveries exist (a completed event
 -- waits for its images, every event waits for a valid SUBSCRIPTIONS), then 'released';
--- 'never' for stale events. seq is the rowid: events are only ever deleted all at once, so it
--- grows with each insert without AUTOINCREMENT's extra write to sqlite_sequence. (Databases
+-- 'never' for stale events. seq is the rowid: events are only ever deleted all at once, so
+-- among a task's events it grows with each insert, without AUTOINCREMENT's extra write to
+-- sqlite_sequence. (Databases
 -- made by earlier code keep AUTOINCREMENT; both behave the same.)
 CREATE TABLE events (
   seq           INTEGER PRIMARY KEY,

@@ -113,16 +113,24 @@ describe("npm run check-config", () => {
         .replace('SUBSCRIPTIONS = "[]"', 'SUBSCRIPTIONS = "[{"')
         .replace("00000000-0000-0000-0000-000000000000", "6f1c1d52-8f0e-4d5e-9a57-3d1f0f3c2b11"),
     );
-    const run = spawnSync("npm", ["run", "--silent", "deploy"], {
-      cwd: dir,
-      encoding: "utf8",
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
-    });
-    const output = `${run.stdout}${run.stderr}`;
-    expect(run.status, output).toBe(1);
+    const deploy = (...args: string[]) => {
+      const run = spawnSync("npm", ["run", "--silent", "deploy", "--", ...args], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" },
+      });
+      return { status: run.status, output: `${run.stdout}${run.stderr}` };
+    };
+    const { status, output } = deploy();
+    expect(status, output).toBe(1);
     expect(output).toContain("the config `npm run deploy` runs (wrangler.toml)");
     expect(output).toMatch(/problem\(s\):\n\s+- SUBSCRIPTIONS/);
     // Neither the remote migrations nor the deploy itself were started.
     expect(output).not.toMatch(/wrangler \d/);
+    // An environment given to the deploy is the one checked.
+    const staging = deploy("--env", "staging");
+    expect(staging.status, staging.output).toBe(1);
+    expect(staging.output).toContain("runs (wrangler.toml [env staging])");
+    expect(staging.output).not.toMatch(/wrangler \d/);
   });
 });

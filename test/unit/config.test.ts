@@ -285,6 +285,7 @@ describe("GOAPI_API_BASE", () => {
       ["http://localhost:9000", "http://localhost:9000"],
       ["http://127.0.0.1:9000/", "http://127.0.0.1:9000"],
       ["http://[::1]:9000", "http://[::1]:9000"],
+      ["https://api.goapi.ai/.", "https://api.goapi.ai"],
     ]) {
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given })?.base, given).toBe(base);
     }
@@ -324,6 +325,10 @@ describe("PUBLIC_BASE_URL", () => {
       ["https://hooks.example.com/", "https://hooks.example.com"],
       ["https://hooks.example.com:8443", "https://hooks.example.com:8443"],
       ["http://localhost:8787", "http://localhost:8787"],
+      // Written oddly, read as the origin they name.
+      ["https://hooks.example.com\\", "https://hooks.example.com"],
+      ["https://@hooks.example.com", "https://hooks.example.com"],
+      ["HTTPS://Hooks.Example.COM:443/", "https://hooks.example.com"],
     ]) {
       expect(publicBaseUrl({ PUBLIC_BASE_URL: given }, requestOrigin), given).toBe(base);
     }
