@@ -231,7 +231,8 @@ export interface TaskIndexEntry {
 export type LiveMessage = { type: "task"; task: TaskView } | { type: "deleted"; task_id: string };
 
 /** `erase`: the task is gone, or there was none. */
-export type EraseResult = "erased" | "unknown_task";
+/** What DELETE did: "retrying" when something could not be removed yet (the alarm finishes). */
+export type EraseResult = "erased" | "unknown_task" | "retrying";
 
 /** What one attempt's answer says about the subscriber. */
 export type AttemptHealth =

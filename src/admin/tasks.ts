@@ -67,17 +67,17 @@ export async function deleteTask(env: Env, id: string): Promise<void> {
   try {
     result = await taskObject(env, id).erase();
   } catch (err) {
-    console.error("erasing a task failed; its object tries again", {
-      task_id: id,
-      error: errorText(err),
-    });
+    console.error("erasing a task failed", { task_id: id, error: errorText(err) });
+    throw new ApiError(503, "storage_unavailable", "the task could not be erased; retry");
+  }
+  if (result === "unknown_task") throw new ApiError(404, "not_found", "no such task");
+  if (result === "retrying") {
     throw new ApiError(
       503,
       "storage_unavailable",
       "the task is erased from midhook's views, but some of its data could not be removed yet; it is removed in the background",
     );
   }
-  if (result === "unknown_task") throw new ApiError(404, "not_found", "no such task");
 }
 
 /** Starts a new attempt series of the task's deliveries (to one subscription, if given). */

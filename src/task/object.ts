@@ -237,16 +237,16 @@ export class TaskObject extends DurableObject<Env> {
 
   /**
    * Erases the task: its rows at once (pending deliveries dropped, open pages told), then its R2
-   * objects, index row and dead letters, then the object's storage. Throws when something outside
-   * could not be removed: the task is gone from every view already, and the alarm finishes.
+   * objects, index row and dead letters, then the object's storage. "retrying" when something
+   * could not be removed yet: the task is gone from every view already, and the alarm finishes.
    */
   async erase(): Promise<EraseResult> {
     const task = this.#events.task();
     if (task === null && !this.#erasure.pending()) return "unknown_task";
     // Gone from every view at once, even while an alarm run is still to finish.
     if (task !== null) this.#beginErasure(task.task_id);
-    await this.#alarm.oneAtATime(() => this.#eraseOrRetry(true));
-    return "erased";
+    const finished = await this.#alarm.oneAtATime(() => this.#eraseOrRetry());
+    return finished ? "erased" : "retrying";
   }
 
   /** A console page's WebSocket (see ./live); 404 for a task that does not exist. */
@@ -311,10 +311,10 @@ export class TaskObject extends DurableObject<Env> {
 
   /**
    * Erases the task (see ./erase): its rows now, unless that began earlier; then what it has
-   * outside the object and its storage. On failure the alarm tries again with backoff, and
-   * `rethrow` passes the failure on (to DELETE's caller).
+   * outside the object and its storage. On failure the alarm tries again with backoff. Whether
+   * this attempt finished.
    */
-  async #eraseOrRetry(rethrow = false): Promise<void> {
+  async #eraseOrRetry(): Promise<boolean> {
     // Under way already, a task here was recorded since: it is kept, not erased again.
     const task = this.#erasure.pending() ? null : this.#events.task();
     if (task !== null) this.#beginErasure(task.task_id);
@@ -324,13 +324,14 @@ export class TaskObject extends DurableObject<Env> {
       this.#alarm.forget();
       this.#alarm.settle("erasure", true);
       if (outcome === "kept") this.#scheduleAlarm();
+      return true;
     } catch (err) {
       this.#alarm.settle("erasure", false);
       console.error("erasing the task failed; the alarm tries again", errorText(err));
       // finish() may have removed the alarm before it failed.
       this.#alarm.forget();
       this.#scheduleAlarm();
-      if (rethrow) throw err;
+      return false;
     }
   }
 
