@@ -6,9 +6,23 @@
 import { deadLetterLog } from "../bindings";
 import { retentionDays } from "../config";
 import { imageKey } from "../images/sources";
+import { errorText } from "../lib/errors";
+import type { TaskAlarm } from "./alarm";
+import type { TaskDeliveries } from "./deliveries";
+import type { TaskEvents } from "./events";
 import type { TaskIndexSync } from "./index-sync";
+import type { TaskLive } from "./live";
 import { retentionEraseAt, type TaskActivity } from "./retention-policy";
-import { migrate } from "./schema";
+import { migrate, type TaskRow } from "./schema";
+
+/** The other parts of the task an erasure works with. */
+interface ErasureParts {
+  events: TaskEvents;
+  deliveries: TaskDeliveries;
+  index: TaskIndexSync;
+  alarm: TaskAlarm;
+  live: TaskLive;
+}
 
 /** R2 deletes at most 1,000 keys per call; list pages are as large. */
 const R2_PAGE = 1000;
@@ -16,14 +30,14 @@ const R2_PAGE = 1000;
 export class TaskErasure {
   readonly #storage: DurableObjectStorage;
   readonly #env: Env;
-  readonly #index: TaskIndexSync;
+  readonly #parts: ErasureParts;
   /** Whether an erasure is under way (read once; it changes only through this object). */
   #pending: boolean;
 
-  constructor(storage: DurableObjectStorage, env: Env, index: TaskIndexSync) {
+  constructor(storage: DurableObjectStorage, env: Env, parts: ErasureParts) {
     this.#storage = storage;
     this.#env = env;
-    this.#index = index;
+    this.#parts = parts;
     this.#pending =
       storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM erasure").one().n > 0;
   }
@@ -37,23 +51,59 @@ export class TaskErasure {
    * that many days after the task's last activity (read only then; null before the first
    * event), see retentionEraseAt; else never (null).
    */
-  dueAt(activity: () => TaskActivity | null, now: number): number | null {
+  dueAt(task: TaskRow | null, now: number): number | null {
     if (this.#pending) return now;
     const days = retentionDays(this.#env);
-    if (days === null) return null;
-    const current = activity();
-    return current === null ? null : retentionEraseAt(current, days);
+    if (days === null || task === null) return null;
+    return retentionEraseAt(this.#activity(task), days);
   }
 
   /** Whether the alarm must erase now. */
-  isDue(activity: () => TaskActivity | null, now: number): boolean {
-    const at = this.dueAt(activity, now);
+  isDue(task: TaskRow | null, now: number): boolean {
+    const at = this.dueAt(task, now);
     return at !== null && at <= now;
+  }
+
+  /** What RETENTION_DAYS looks at (see retentionEraseAt). */
+  #activity(task: TaskRow): TaskActivity {
+    const deliveries = this.#parts.deliveries.progress();
+    return {
+      updatedAt: task.updated_at,
+      lastFinishedAt: deliveries.lastFinishedAt,
+      inFlight: deliveries.pending || this.#parts.events.inOutbox("waiting").length > 0,
+    };
+  }
+
+  /**
+   * One attempt at erasing the task: its rows now (unless that began earlier: a task here then
+   * was recorded since, and is kept), then what it has outside the object and its storage, under
+   * the watchdog alarm. On failure the alarm tries again with backoff (`reschedule` sets it).
+   * Whether this attempt finished.
+   */
+  async attempt(reschedule: () => void): Promise<boolean> {
+    const { alarm } = this.#parts;
+    const current = this.#pending ? null : this.#parts.events.task();
+    if (current !== null) this.begin(current.task_id);
+    try {
+      await alarm.guard();
+      const outcome = await this.#finish();
+      alarm.forget();
+      alarm.settle("erasure", true);
+      if (outcome === "kept") reschedule();
+      return true;
+    } catch (err) {
+      alarm.settle("erasure", false);
+      console.error("erasing the task failed; the alarm tries again", errorText(err));
+      // #finish() may have removed the alarm before it failed.
+      alarm.forget();
+      reschedule();
+      return false;
+    }
   }
 
   /**
    * Removes every row of the task in one synchronous write, pending deliveries included, and
-   * keeps its id for what is left outside.
+   * keeps its id for what is left outside; open console pages are told.
    */
   begin(taskId: string): void {
     this.#storage.sql.exec(
@@ -67,6 +117,7 @@ export class TaskErasure {
       new Date().toISOString(),
     );
     this.#pending = true;
+    this.#parts.live.erased(taskId);
   }
 
   /**
@@ -76,14 +127,14 @@ export class TaskErasure {
    * 200, so it is kept: then only the erasure's own row goes ("kept"), and the task lives on
    * from that event.
    */
-  async finish(): Promise<"erased" | "kept"> {
+  async #finish(): Promise<"erased" | "kept"> {
     const ids = this.#storage.sql
       .exec<{ task_id: string }>("SELECT DISTINCT task_id FROM erasure")
       .toArray()
       .map((row) => row.task_id);
     for (const taskId of ids) {
       await deleteImages(this.#env.IMAGES, taskId);
-      await this.#index.erase(taskId);
+      await this.#parts.index.erase(taskId);
       await deadLetterLog(this.#env).removeTask(taskId);
     }
     // No other call runs between this read and the storage calls (the input gate holds them).

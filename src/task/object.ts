@@ -18,7 +18,6 @@ import type {
   TaskView,
 } from "../contract";
 import type { TaskEvent } from "../goapi/events";
-import { errorText } from "../lib/errors";
 import { TaskAlarm } from "./alarm";
 import { syncDeadLetters } from "./dead-letters";
 import { TaskDeliveries } from "./deliveries";
@@ -30,7 +29,6 @@ import { TaskIndexSync } from "./index-sync";
 import { TaskLive } from "./live";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
-import type { TaskActivity } from "./retention-policy";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
@@ -57,9 +55,15 @@ export class TaskObject extends DurableObject<Env> {
     this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
     this.#reconcile = new TaskReconcile(sql, env);
     this.#index = new TaskIndexSync(sql, env.INDEX);
-    this.#erasure = new TaskErasure(ctx.storage, env, this.#index);
     this.#live = new TaskLive(ctx);
     this.#alarm = new TaskAlarm(ctx.storage);
+    this.#erasure = new TaskErasure(ctx.storage, env, {
+      events: this.#events,
+      deliveries: this.#deliveries,
+      index: this.#index,
+      alarm: this.#alarm,
+      live: this.#live,
+    });
   }
 
   /**
@@ -113,8 +117,8 @@ export class TaskObject extends DurableObject<Env> {
     this.#alarm.forget();
     await this.#alarm.oneAtATime(async () => {
       const task = this.#events.task();
-      if (this.#erasure.isDue(() => this.#activity(task), Date.now())) {
-        await this.#eraseOrRetry();
+      if (this.#erasure.isDue(task, Date.now())) {
+        await this.#erasure.attempt(() => this.#scheduleAlarm());
         return;
       }
       if (task === null) return;
@@ -125,24 +129,19 @@ export class TaskObject extends DurableObject<Env> {
       // DELETE may begin erasing while a step awaits (a poll, a copy): nothing more is done then,
       // and nothing the poll brings back is kept.
       const erasing = () => this.#erasure.pending();
+      const id = task.task_id;
       const poll = () => this.#reconcile.pollIfDue(task, record, erasing);
+      const holds = () => this.#holds.checkDue(id, this.env);
+      const list = () => syncDeadLetters(this.ctx.storage.sql, id, deadLetterLog(this.env));
       await this.#alarm.run(
-        task.task_id,
+        id,
         [
           ["reconcile", "polling GoAPI", poll],
-          ["images", "copying images", () => this.#images.copyDue(task.task_id, erasing)],
+          ["images", "copying images", () => this.#images.copyDue(id, erasing)],
           ["outbox", "releasing events", () => this.#outbox.release(current())],
           ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
-          [
-            "holds",
-            "asking about paused subscriptions",
-            () => this.#holds.checkDue(task.task_id, this.env),
-          ],
-          [
-            "dead-letters",
-            "updating the dead-letter list",
-            () => syncDeadLetters(this.ctx.storage.sql, task.task_id, deadLetterLog(this.env)),
-          ],
+          ["holds", "asking about paused subscriptions", holds],
+          ["dead-letters", "updating the dead-letter list", list],
           ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
         ],
         erasing,
@@ -244,8 +243,10 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#events.task();
     if (task === null && !this.#erasure.pending()) return "unknown_task";
     // Gone from every view at once, even while an alarm run is still to finish.
-    if (task !== null) this.#beginErasure(task.task_id);
-    const finished = await this.#alarm.oneAtATime(() => this.#eraseOrRetry());
+    if (task !== null) this.#erasure.begin(task.task_id);
+    const finished = await this.#alarm.oneAtATime(() =>
+      this.#erasure.attempt(() => this.#scheduleAlarm()),
+    );
     return finished ? "erased" : "retrying";
   }
 
@@ -279,19 +280,8 @@ export class TaskObject extends DurableObject<Env> {
       holds: this.#holds.nextCheckAt(),
       "dead-letters": this.#deliveries.listingDue() ? now : null,
       index: this.#index.nextWriteAt(),
-      erasure: this.#erasure.dueAt(() => this.#activity(task), now),
+      erasure: this.#erasure.dueAt(task, now),
     });
-  }
-
-  /** What RETENTION_DAYS looks at (see retentionEraseAt); null before the first event. */
-  #activity(task: TaskRow | null): TaskActivity | null {
-    if (task === null) return null;
-    const deliveries = this.#deliveries.progress();
-    return {
-      updatedAt: task.updated_at,
-      lastFinishedAt: deliveries.lastFinishedAt,
-      inFlight: deliveries.pending || this.#events.inOutbox("waiting").length > 0,
-    };
   }
 
   #afterDeliveryChange(): void {
@@ -302,37 +292,6 @@ export class TaskObject extends DurableObject<Env> {
   /** Open console pages get the task's view (nothing happens when none is open). */
   #changed(): void {
     this.#live.changed(() => this.getTask());
-  }
-
-  #beginErasure(taskId: string): void {
-    this.#erasure.begin(taskId);
-    this.#live.erased(taskId);
-  }
-
-  /**
-   * Erases the task (see ./erase): its rows now, unless that began earlier; then what it has
-   * outside the object and its storage. On failure the alarm tries again with backoff. Whether
-   * this attempt finished.
-   */
-  async #eraseOrRetry(): Promise<boolean> {
-    // Under way already, a task here was recorded since: it is kept, not erased again.
-    const task = this.#erasure.pending() ? null : this.#events.task();
-    if (task !== null) this.#beginErasure(task.task_id);
-    try {
-      await this.#alarm.guard();
-      const outcome = await this.#erasure.finish();
-      this.#alarm.forget();
-      this.#alarm.settle("erasure", true);
-      if (outcome === "kept") this.#scheduleAlarm();
-      return true;
-    } catch (err) {
-      this.#alarm.settle("erasure", false);
-      console.error("erasing the task failed; the alarm tries again", errorText(err));
-      // finish() may have removed the alarm before it failed.
-      this.#alarm.forget();
-      this.#scheduleAlarm();
-      return false;
-    }
   }
 
   #imageViews(task: TaskRow) {
