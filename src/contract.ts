@@ -195,14 +195,18 @@ export type RedeliverResult =
   | { ok: false; reason: "unknown_subscription"; subscription: string }
   | { ok: false; reason: "invalid_config"; errors: string[] };
 
-/** One task in `GET /v1/tasks`: its row in the cross-task index. */
-export interface TaskListItem {
+/** What the cross-task index keeps of every task, and the task list shows. */
+interface TaskSummary {
   task_id: string;
   task_type: string;
   status: TaskStatus;
   progress: number;
   created_at: string;
   updated_at: string;
+}
+
+/** One task in `GET /v1/tasks`: its row in the cross-task index. */
+export interface TaskListItem extends TaskSummary {
   /** The archived main image's absolute URL (PUBLIC_BASE_URL, else the origin GoAPI called). */
   thumbnail_url: string | null;
 }
@@ -214,13 +218,7 @@ export interface TaskListPage {
 }
 
 /** What a task's object writes to the cross-task index (D1) about itself. */
-export interface TaskIndexEntry {
-  task_id: string;
-  task_type: string;
-  status: TaskStatus;
-  progress: number;
-  created_at: string;
-  updated_at: string;
+export interface TaskIndexEntry extends TaskSummary {
   /** The origin GoAPI called: thumbnail URLs are built from it unless PUBLIC_BASE_URL is set. */
   base_url: string;
   /** The archived main image's name (`main.png`), or null until it is stored. */
@@ -230,7 +228,6 @@ export interface TaskIndexEntry {
 /** What a console page watching a task receives on its WebSocket. */
 export type LiveMessage = { type: "task"; task: TaskView } | { type: "deleted"; task_id: string };
 
-/** `erase`: the task is gone, or there was none. */
 /** What DELETE did: "retrying" when something could not be removed yet (the alarm finishes). */
 export type EraseResult = "erased" | "unknown_task" | "retrying";
 

@@ -1,7 +1,7 @@
 // The dead letters: deliveries that failed for good, across tasks, oldest first, each with a
 // Replay button that starts a new attempt series.
 import type { DeadLetterPage } from "../contract";
-import { Layout, PostButton, Time } from "./layout";
+import { ColumnHeads, Layout, PostButton, Time } from "./layout";
 import type { Session } from "./session";
 import { shortEventId, shortId } from "./text";
 
@@ -29,20 +29,18 @@ export function DeadLettersPage(props: {
               Deliveries that failed after their last attempt, or on 410 Gone. Replay sends one
               again, with the same webhook-id.
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Failed</th>
-                <th scope="col">Task</th>
-                <th scope="col">Subscription</th>
-                <th scope="col">Event</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last status</th>
-                <th scope="col">Last error</th>
-                <th scope="col">
-                  <span class="vh">Action</span>
-                </th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              columns={[
+                "Failed",
+                "Task",
+                "Subscription",
+                "Event",
+                "Attempts",
+                "Last status",
+                "Last error",
+              ]}
+              action
+            />
             <tbody>
               {props.page.items.map((item) => (
                 <tr>

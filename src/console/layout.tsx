@@ -126,3 +126,24 @@ export function Time(props: { iso: string; now: number }) {
     </time>
   );
 }
+
+/**
+ * A table's head: one column header per entry, in order. An action column has no visible name
+ * but is still named for assistive technology.
+ */
+export function ColumnHeads(props: { columns: readonly string[]; action?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {props.columns.map((name) => (
+          <th scope="col">{name}</th>
+        ))}
+        {props.action && (
+          <th scope="col">
+            <span class="vh">Action</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}

@@ -1,7 +1,7 @@
 // The subscriptions: each subscriber's health (active, or paused after failures in a row, with
 // its next probe and how many tasks wait), with a Resume button for a paused one.
 import type { SubscriptionItem } from "../contract";
-import { Layout, PostButton, Time } from "./layout";
+import { ColumnHeads, Layout, PostButton, Time } from "./layout";
 import type { Session } from "./session";
 
 export function SubscriptionsPage(props: {
@@ -28,19 +28,17 @@ export function SubscriptionsPage(props: {
               its deliveries then wait, spending no attempts, and one probe at a time checks the
               subscriber until it answers again.
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Subscription</th>
-                <th scope="col">State</th>
-                <th scope="col">Failures in a row</th>
-                <th scope="col">Paused</th>
-                <th scope="col">Next probe</th>
-                <th scope="col">Tasks waiting</th>
-                <th scope="col">
-                  <span class="vh">Action</span>
-                </th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              columns={[
+                "Subscription",
+                "State",
+                "Failures in a row",
+                "Paused",
+                "Next probe",
+                "Tasks waiting",
+              ]}
+              action
+            />
             <tbody>
               {props.items.map((item) => (
                 <tr>

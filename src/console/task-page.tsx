@@ -3,7 +3,7 @@
 // Delete buttons.
 import type { DeliveryView, EventView, ImageView, TaskView } from "../contract";
 import { imageUrl } from "../images/sources";
-import { Layout, PostButton, Progress, StatusBadge, Time } from "./layout";
+import { ColumnHeads, Layout, PostButton, Progress, StatusBadge, Time } from "./layout";
 import type { Session } from "./session";
 import { byteSize, shortEventId, shortId } from "./text";
 
@@ -168,16 +168,9 @@ function Timeline(props: { events: readonly EventView[]; now: number }) {
       <div class="table-wrap">
         <table>
           <caption>In the order received. Duplicates are redeliveries of the same event.</caption>
-          <thead>
-            <tr>
-              <th scope="col">Received</th>
-              <th scope="col">Event</th>
-              <th scope="col">Progress</th>
-              <th scope="col">Source</th>
-              <th scope="col">Duplicates</th>
-              <th scope="col">Note</th>
-            </tr>
-          </thead>
+          <ColumnHeads
+            columns={["Received", "Event", "Progress", "Source", "Duplicates", "Note"]}
+          />
           <tbody>
             {props.events.map((event) => (
               <tr>
@@ -217,17 +210,17 @@ function Deliveries(props: { deliveries: readonly DeliveryView[]; now: number })
       ) : (
         <div class="table-wrap">
           <table>
-            <thead>
-              <tr>
-                <th scope="col">Subscription</th>
-                <th scope="col">Event</th>
-                <th scope="col">State</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Last status</th>
-                <th scope="col">Last error</th>
-                <th scope="col">Next</th>
-              </tr>
-            </thead>
+            <ColumnHeads
+              columns={[
+                "Subscription",
+                "Event",
+                "State",
+                "Attempts",
+                "Last status",
+                "Last error",
+                "Next",
+              ]}
+            />
             <tbody>
               {props.deliveries.map((delivery) => (
                 <tr>
