@@ -11,6 +11,7 @@ import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
+import { latch } from "./support/latch";
 import {
   eventually,
   goapiAnswer,
@@ -187,14 +188,8 @@ describe("the cross-task index", () => {
       ]),
     });
     const taskId = newTaskId();
-    let entered = () => {};
-    const sending = new Promise<void>((done) => {
-      entered = done;
-    });
-    let release = () => {};
-    const held = new Promise<void>((done) => {
-      release = done;
-    });
+    const [sending, entered] = latch();
+    const [held, release] = latch();
     const sendBatch = env.DELIVERY_QUEUE.sendBatch.bind(env.DELIVERY_QUEUE);
     vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockImplementationOnce(async (messages) => {
       entered();
@@ -374,14 +369,8 @@ describe("DELETE /v1/tasks/{id}", () => {
   it("keeps nothing a poll under way brings back once the task is deleted", async () => {
     overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
     const taskId = newTaskId();
-    let asked = () => {};
-    const polled = new Promise<void>((done) => {
-      asked = done;
-    });
-    let answer = () => {};
-    const answered = new Promise<void>((done) => {
-      answer = done;
-    });
+    const [polled, asked] = latch();
+    const [answered, answer] = latch();
     const data = clone(fixtures.v1Completed).data;
     data.task_id = taskId;
     const png = () => new Response(pngBytes(4096), { headers: { "content-type": "image/png" } });
@@ -413,14 +402,8 @@ describe("DELETE /v1/tasks/{id}", () => {
   it("lets no image copy under way mark a later redelivery's image stored", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const taskId = newTaskId();
-    let started = () => {};
-    const copying = new Promise<void>((done) => {
-      started = done;
-    });
-    let release = () => {};
-    const released = new Promise<void>((done) => {
-      release = done;
-    });
+    const [copying, started] = latch();
+    const [released, release] = latch();
     const body = clone(fixtures.v2Finished);
     body.task_id = taskId;
     body.task_result.image_url = serveImage(`/${taskId}/slow.png`, async () => {
@@ -457,10 +440,7 @@ describe("DELETE /v1/tasks/{id}", () => {
       await runDurableObjectAlarm(taskObject(env, taskId));
       return (await objectContents(taskId)).alarm === null ? true : undefined;
     });
-    let resume = () => {};
-    const stalled = new Promise<void>((done) => {
-      resume = done;
-    });
+    const [stalled, resume] = latch();
     const list = env.IMAGES.list.bind(env.IMAGES);
     const r2 = vi.spyOn(env.IMAGES, "list").mockImplementation(async (options) => {
       await stalled;
