@@ -2,28 +2,29 @@
 // vars; secrets put with `wrangler secret put` cannot be read from here), applies the task
 // index's migrations (migrations/) to the remote D1 database midhook-index, then `wrangler
 // deploy`, so the Worker never runs against an older schema. Arguments after `--` go to wrangler
-// deploy; an `--env NAME` among them is used by the check and the migrations too. Stops first,
-// saying what to do, on a config problem or while wrangler.toml still holds the placeholder
-// database id.
+// deploy; an `--env`/`-e` and a `--config`/`-c` among them are used by the check and the
+// migrations too. Stops first, saying what to do, on a config problem or while the config still
+// holds the placeholder database id.
 import { spawnSync } from "node:child_process";
+import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
 
 const PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000";
 
 const deployArgs = process.argv.slice(2);
-const envAt = deployArgs.findIndex((arg) => arg === "--env" || arg.startsWith("--env="));
-const envName =
-  envAt < 0
-    ? undefined
-    : deployArgs[envAt]?.startsWith("--env=")
-      ? deployArgs[envAt]?.slice("--env=".length)
-      : deployArgs[envAt + 1];
-const envArgs = envName ? ["--env", envName] : [];
+const { values } = parseArgs({
+  args: deployArgs,
+  options: {
+    env: { type: "string", short: "e" },
+    config: { type: "string", short: "c", default: "wrangler.toml" },
+  },
+  strict: false,
+});
+const envName = typeof values.env === "string" ? values.env : undefined;
+const configPath = typeof values.config === "string" ? values.config : "wrangler.toml";
+const targetArgs = ["--config", configPath, ...(envName ? ["--env", envName] : [])];
 
-const config = unstable_readConfig(
-  { config: "wrangler.toml", env: envName },
-  { hideWarnings: true },
-);
+const config = unstable_readConfig({ config: configPath, env: envName }, { hideWarnings: true });
 const index = config.d1_databases.find(
   (database: { binding: string }) => database.binding === "INDEX",
 );
@@ -40,7 +41,7 @@ if (index?.database_id === undefined || index.database_id === PLACEHOLDER_ID) {
 }
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-const check = spawnSync("tsx", ["scripts/check-config.ts", "--deploy", ...envArgs], {
+const check = spawnSync("tsx", ["scripts/check-config.ts", "--deploy", ...targetArgs], {
   stdio: "inherit",
   env,
 });
@@ -49,7 +50,7 @@ if (check.status !== 0) {
   process.exit(check.status ?? 1);
 }
 for (const args of [
-  ["d1", "migrations", "apply", "midhook-index", "--remote", ...envArgs],
+  ["d1", "migrations", "apply", index.database_name ?? "INDEX", "--remote", ...targetArgs],
   ["deploy", ...deployArgs],
 ]) {
   const run = spawnSync("wrangler", args, { stdio: "inherit", env });

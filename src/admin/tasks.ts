@@ -68,7 +68,11 @@ export async function deleteTask(env: Env, id: string): Promise<void> {
     result = await taskObject(env, id).erase();
   } catch (err) {
     console.error("erasing a task failed", { task_id: id, error: errorText(err) });
-    throw new ApiError(503, "storage_unavailable", "the task could not be erased; retry");
+    throw new ApiError(
+      503,
+      "storage_unavailable",
+      "the task's object could not be reached, so it may not be erased: DELETE it again",
+    );
   }
   if (result === "unknown_task") throw new ApiError(404, "not_found", "no such task");
   if (result === "retrying") {

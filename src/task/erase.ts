@@ -143,8 +143,9 @@ export class TaskErasure {
       this.#pending = false;
       return "kept";
     }
-    await this.#storage.deleteAlarm();
+    // The alarm goes last: should the isolate die between the two, the alarm is still set.
     await this.#storage.deleteAll();
+    await this.#storage.deleteAlarm();
     // Pending until here: should the storage calls fail, the alarm is set to try again.
     this.#pending = false;
     // This instance may be asked about the task id again (a late redelivery records it afresh).

@@ -58,9 +58,9 @@ export class TaskImages {
 
   /**
    * Copies every image that is due, recording each result or scheduling its next try; once the
-   * task is `erased`, starts no copy and records none.
+   * task's erasure has begun (`erasing`), starts no copy and records none.
    */
-  async copyDue(taskId: string, erased: () => boolean): Promise<void> {
+  async copyDue(taskId: string, erasing: () => boolean): Promise<void> {
     const due = this.#sql
       .exec<ImageRow>(
         "SELECT * FROM images WHERE state = 'pending' AND next_try_at <= ? ORDER BY position",
@@ -70,7 +70,7 @@ export class TaskImages {
     if (due.length === 0) return;
     const limits = { ...imageLimits(this.#env), timeoutMs: IMAGE_COPY_TIMEOUT_MS };
     await eachWithLimit(due, COPIES_AT_ONCE, async (image) => {
-      if (erased()) return;
+      if (erasing()) return;
       const result = await archiveImage(
         this.#env.IMAGES,
         taskId,
@@ -80,7 +80,7 @@ export class TaskImages {
       );
       // Erased while it copied: its row is gone, and one of the same slot may be a later
       // event's, not this copy's (the object it stored goes with the erasure).
-      if (erased()) return;
+      if (erasing()) return;
       const attempts = image.attempts + 1;
       if (result.ok) {
         this.#sql.exec(

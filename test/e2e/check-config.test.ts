@@ -128,7 +128,7 @@ describe("npm run check-config", () => {
     // Neither the remote migrations nor the deploy itself were started.
     expect(output).not.toMatch(/wrangler \d/);
     // An environment given to the deploy is the one checked.
-    const staging = deploy("--env", "staging");
+    const staging = deploy("-e", "staging");
     expect(staging.status, staging.output).toBe(1);
     expect(staging.output).toContain("runs (wrangler.toml [env staging])");
     expect(staging.output).not.toMatch(/wrangler \d/);
