@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import { migrate, SCHEMA_VERSION } from "../src/task/schema";
@@ -279,7 +279,6 @@ describe("POST /webhooks/goapi rejections store nothing and never echo a secret"
 describe("GET /healthz", () => {
   it("answers 200 without touching storage", async () => {
     const before = await taskObjectCount();
-    const { exports } = await import("cloudflare:workers");
     const response = await exports.default.fetch("https://midhook.test/healthz");
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true });
