@@ -101,12 +101,33 @@ export class TaskAlarm {
    * backoff allows), or clears it when none is; leaves it alone when that is already set.
    */
   schedule(times: Readonly<Record<AlarmPart, number | null>>): void {
+    const next = this.#earliest(times);
+    void this.#set(Number.isFinite(next) ? next : null);
+  }
+
+  /** Whether this instance knows an alarm to be set (see bringForward). */
+  isSet(): boolean {
+    return typeof this.#current === "number";
+  }
+
+  /**
+   * Moves the alarm this instance set sooner when one of `times` (the parts a caller knows may
+   * have become due sooner) is earlier, with the same backoff as schedule; never later. The
+   * other parts keep the time they had.
+   */
+  bringForward(times: Readonly<Partial<Record<AlarmPart, number | null>>>): void {
+    const next = this.#earliest(times);
+    if (typeof this.#current === "number" && next < this.#current) void this.#set(next);
+  }
+
+  /** The earliest of `times`, each failing part no sooner than its backoff allows; Infinity if none. */
+  #earliest(times: Readonly<Partial<Record<AlarmPart, number | null>>>): number {
     let next = Number.POSITIVE_INFINITY;
     for (const [part, time] of Object.entries(times) as Array<[AlarmPart, number | null]>) {
       if (time === null) continue;
       next = Math.min(next, Math.max(time, this.#failing.get(part)?.notBefore ?? time));
     }
-    void this.#set(Number.isFinite(next) ? next : null);
+    return next;
   }
 
   /** Runs `work` after the run or erasure in progress, if any. */

@@ -1,9 +1,7 @@
 // TaskObject: the Durable Object that owns one GoAPI task: its events (recorded exactly once),
-// its archived images and its deliveries. Every RPC method is synchronous SQLite, so concurrent
-// deliveries to one task are serialized by the object itself; the alarm does the slow work
-// (polling a silent task, copying images, queueing deliveries, writing the task's row in the
-// cross-task index) after GoAPI has its 200. Console pages watch it through WebSockets
-// (./live), and it erases itself on request or after RETENTION_DAYS (./erase).
+// images and deliveries. Every RPC method is synchronous SQLite, so concurrent deliveries to one
+// task are serialized; the alarm does the slow work (polls, image copies, queueing, the index
+// row) after GoAPI has its 200. Pages watch it live (./live); it erases itself (./erase).
 import { DurableObject } from "cloudflare:workers";
 import { deadLetterLog } from "../bindings";
 import { publicBaseUrl } from "../config";
@@ -29,6 +27,7 @@ import { TaskIndexSync } from "./index-sync";
 import { TaskLive } from "./live";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
+import { dueTimes, type ScheduledParts, sooner } from "./schedule";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
@@ -43,6 +42,8 @@ export class TaskObject extends DurableObject<Env> {
   readonly #erasure: TaskErasure;
   readonly #live: TaskLive;
   readonly #alarm: TaskAlarm;
+  /** What the alarm's time is read from (see ./schedule). */
+  readonly #parts: ScheduledParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,6 +65,14 @@ export class TaskObject extends DurableObject<Env> {
       alarm: this.#alarm,
       live: this.#live,
     });
+    this.#parts = {
+      reconcile: this.#reconcile,
+      outbox: this.#outbox,
+      holds: this.#holds,
+      deliveries: this.#deliveries,
+      index: this.#index,
+      erasure: this.#erasure,
+    };
   }
 
   /**
@@ -88,8 +97,10 @@ export class TaskObject extends DurableObject<Env> {
     if (event.status === "completed") this.#images.add(event.images, now);
     const imagesAt = this.#images.nextTryAt();
     this.#outbox.release(recorded.task, imagesAt !== null);
-    this.#index.touch(now);
-    this.#scheduleAlarm(recorded.task, imagesAt);
+    const indexAt = this.#index.touch(now);
+    // While an alarm is set, only the parts a new event can make due sooner are read.
+    if (this.#alarm.isSet()) this.#alarm.bringForward(sooner(this.#parts, imagesAt, indexAt));
+    else this.#scheduleAlarm(recorded.task, imagesAt);
     return { event: recorded.id, duplicate: false, stale: false };
   }
 
@@ -208,9 +219,7 @@ export class TaskObject extends DurableObject<Env> {
    * subscription's health object releases it or sends it as its probe.
    */
   holdForSubscriber(eventId: string, subscription: string, series: number): void {
-    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) {
-      this.#afterDeliveryChange();
-    }
+    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#afterDeliveryChange();
   }
 
   /** The subscription is back: the deliveries held for it go out. */
@@ -272,16 +281,7 @@ export class TaskObject extends DurableObject<Env> {
     task: TaskRow | null = this.#events.task(),
     imagesAt: number | null = this.#images.nextTryAt(),
   ): void {
-    const now = Date.now();
-    this.#alarm.schedule({
-      reconcile: task === null ? null : this.#reconcile.nextPollAt(task),
-      images: imagesAt,
-      outbox: this.#outbox.nextWakeAt(imagesAt !== null),
-      holds: this.#holds.nextCheckAt(),
-      "dead-letters": this.#deliveries.listingDue() ? now : null,
-      index: this.#index.nextWriteAt(),
-      erasure: this.#erasure.dueAt(task, now),
-    });
+    this.#alarm.schedule(dueTimes(this.#parts, task, imagesAt, Date.now()));
   }
 
   #afterDeliveryChange(): void {

@@ -105,4 +105,32 @@ describe("the task's alarm", () => {
       vi.useRealTimers();
     }
   });
+
+  it("brings a set alarm forward, never later, and leaves an unknown one to a full schedule", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const { writes, storage } = fakeStorage();
+    const alarm = new TaskAlarm(storage);
+    expect(alarm.isSet()).toBe(false);
+    alarm.bringForward({ outbox: 1_000 });
+    expect(writes).toEqual([]);
+
+    alarm.schedule({ ...NONE, reconcile: 600_000 });
+    expect(alarm.isSet()).toBe(true);
+    alarm.bringForward({ index: 700_000, images: null });
+    expect(writes).toEqual([600_000]);
+    alarm.bringForward({ index: 9_000, outbox: 12_000 });
+    expect(writes).toEqual([600_000, 9_000]);
+
+    // A failing part is brought forward no sooner than its backoff allows.
+    await alarm.run("t", [["outbox", "queueing deliveries", () => Promise.reject(new Error("x"))]]);
+    const now = Date.now();
+    alarm.schedule({ ...NONE, index: now + 60_000 });
+    alarm.bringForward({ outbox: now });
+    expect((writes.at(-1) ?? 0) - now).toBeGreaterThanOrEqual(4_900);
+
+    alarm.forget();
+    expect(alarm.isSet()).toBe(false);
+    alarm.schedule(NONE);
+    expect(alarm.isSet()).toBe(false);
+  });
 });
