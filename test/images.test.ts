@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import { archiveImage } from "../src/images/archive";
 import { overrideEnv } from "./support/env";
-import { clone, fixtures } from "./support/fixtures";
+import { clone, fixtures, v2Event } from "./support/fixtures";
 import {
   deliveries,
   eventually,
@@ -264,6 +264,26 @@ describe("archiving a completed task", () => {
       `https://midhook.test/images/${taskId}/2.jpg`,
     ]);
     expect(event.data.images[0]).not.toHaveProperty("state");
+  });
+
+  it("copies at once a result that comes while the alarm waits for a later poll", async () => {
+    const taskId = newTaskId();
+    expect((await postWebhook(v2Event(taskId, "processing", 40))).status).toBe(200);
+    // Once the progress event is delivered and indexed, the alarm waits for the poll, minutes away.
+    await eventually(async () => {
+      const at = await runInDurableObject(taskStub(taskId), (_, state) => state.storage.getAlarm());
+      return at !== null && at > Date.now() + 60_000 ? at : undefined;
+    });
+    const main = pngBytes(2048, 4);
+    const body = finishedWithImages(taskId, {
+      main: serveImage(`/${taskId}/grid.png`, () => png(main)),
+    });
+    expect((await postWebhook(body)).status).toBe(200);
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images[0]?.state === "stored" ? v : undefined;
+    }, 5_000);
+    expect(view.images[0]?.sha256).toBe(await sha256Hex(main));
   });
 
   it("copies a task's 17 images a few at a time, not all at once", async () => {
