@@ -227,23 +227,30 @@ const CPU_RATE = Number(process.env.BENCH_CPU_RATE ?? 200);
 /** After a CPU round, how long the work a request leaves behind (alarms, index writes) gets. */
 const CPU_SETTLE_MS = 2500;
 
-/** The CPU (ms) of both of a local Worker's workerd processes so far: the Worker's and the proxy. */
-function workerCpuMs(worker: LocalWorker): number {
-  return cpuMs(worker.workerdPid()) + cpuMs(worker.proxyPid());
+/** The CPU (ms) a local Worker's two workerd processes have used so far: its own, and the proxy's. */
+function workerCpuMs(worker: LocalWorker): { own: number; proxy: number } {
+  return { own: cpuMs(worker.workerdPid()), proxy: cpuMs(worker.proxyPid()) };
 }
 
 /**
  * CPU per request of `load` at a fixed rate: the CPU both workerd processes used during a round
  * and the settle after it (so the alarm runs and index writes a request causes are counted),
- * divided by the requests answered. Steadier than throughput on a shared machine, and what
- * Cloudflare bills a Worker for.
+ * divided by the requests answered; and the same of the Worker's own workerd alone (the proxy
+ * in front of it, which runs none of the Worker's code, left out). Steadier than throughput on
+ * a shared machine, and what Cloudflare bills a Worker for.
  */
-async function cpuPerRequest(t: Target, load: Load): Promise<{ ms: number; requests: number }> {
+async function cpuPerRequest(
+  t: Target,
+  load: Load,
+): Promise<{ ms: number; ownMs: number; requests: number }> {
   const before = workerCpuMs(t.worker);
   const row = await round(t, load, ROUND_SECONDS, CPU_RATE);
   await sleep(CPU_SETTLE_MS);
-  const used = workerCpuMs(t.worker) - before;
-  return { ms: Math.round((used / row.answers) * 1000) / 1000, requests: row.answers };
+  const after = workerCpuMs(t.worker);
+  const own = after.own - before.own;
+  const both = own + after.proxy - before.proxy;
+  const perRequest = (used: number) => Math.round((used / row.answers) * 1000) / 1000;
+  return { ms: perRequest(both), ownMs: perRequest(own), requests: row.answers };
 }
 
 /** GOAPI_API_KEY set, against an API nobody answers: no poll falls due within a bench run. */
@@ -292,7 +299,9 @@ async function ingestVsFloor(medium: "disk" | "ram_disk", dir: string) {
         ? order
         : [...order.slice(0, 2).reverse(), ...order.slice(2).reverse()]) {
         const key = `${t.name}_${load}`;
-        cpu[key] = [...(cpu[key] ?? []), (await cpuPerRequest(t, load)).ms];
+        const used = await cpuPerRequest(t, load);
+        cpu[key] = [...(cpu[key] ?? []), used.ms];
+        cpu[`${key}_own`] = [...(cpu[`${key}_own`] ?? []), used.ownMs];
       }
     }
     const cpuMean = (key: string) => Math.round(mean(cpu[key] ?? []) * 1000) / 1000;
@@ -302,6 +311,13 @@ async function ingestVsFloor(medium: "disk" | "ram_disk", dir: string) {
       floor_ingest_ms: cpuMean("floor_ingest"),
       midhook_redelivery_ms: cpuMean("midhook_redelivery"),
       floor_redelivery_ms: cpuMean("floor_redelivery"),
+      /** The Worker's own workerd only, without the proxy in front of it. */
+      own_process: {
+        midhook_ingest_ms: cpuMean("midhook_ingest_own"),
+        floor_ingest_ms: cpuMean("floor_ingest_own"),
+        midhook_redelivery_ms: cpuMean("midhook_redelivery_own"),
+        floor_redelivery_ms: cpuMean("floor_redelivery_own"),
+      },
       runs: cpu,
     };
     const ingest = figures("midhook", "ingest");
@@ -861,6 +877,10 @@ function printFloor(run: Awaited<ReturnType<typeof ingestVsFloor>>) {
     [
       `CPU per request at ${run.cpu_per_request.rate} req/s`,
       `ingest: midhook ${run.cpu_per_request.midhook_ingest_ms} ms, floor ${run.cpu_per_request.floor_ingest_ms} ms (floor / midhook ${run.ingest_cpu_floor_over_midhook}); redelivery: midhook ${run.cpu_per_request.midhook_redelivery_ms} ms, floor ${run.cpu_per_request.floor_redelivery_ms} ms (${run.redelivery_cpu_floor_over_midhook})`,
+    ],
+    [
+      "  the Worker's own workerd only",
+      `ingest: midhook ${run.cpu_per_request.own_process.midhook_ingest_ms} ms, floor ${run.cpu_per_request.own_process.floor_ingest_ms} ms; redelivery: midhook ${run.cpu_per_request.own_process.midhook_redelivery_ms} ms, floor ${run.cpu_per_request.own_process.floor_redelivery_ms} ms`,
     ],
     [
       "non-200 answers",
