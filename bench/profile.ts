@@ -1,0 +1,156 @@
+// `npm run bench:profile`: where a new event's CPU goes in the Worker's own workerd, midhook and
+// the floor side by side. Each Worker runs with its state on /dev/shm; Linux `perf` samples its
+// workerd (cpu-clock, with call graphs) while new events arrive at a fixed rate, and for a while
+// after (the alarms they leave behind); each sample is put down to the runtime work it belongs
+// to, by its outermost `IoContext::run` frame (a request, an object's RPC method, an alarm...).
+// Needs `perf` (Debian's linux-perf: installed here when running as root). Not part of
+// `npm run bench`: perf is not on every machine, and this explains a figure rather than sets one.
+import { spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import autocannon from "autocannon";
+import { v2Body } from "../scripts/lib/goapi-payloads";
+import { buildWorker, ramDisk, removeState, sleep, startWorker } from "../scripts/lib/local-stack";
+
+const SECRET = "bench-goapi-secret";
+const RATE = Number(process.env.BENCH_CPU_RATE ?? 250);
+const SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 8);
+/** Samples per second: 2,000 requests give 10,000 or so samples per Worker. */
+const FREQUENCY = 2000;
+
+/** What each kind of outermost runtime frame is, in the order they are tried. */
+const KINDS: Array<[RegExp, string]> = [
+  [/IoContext::run<workerd::\(anonymous namespace\)::WorkerEntrypoint::request/, "request"],
+  [/IoContext::run<workerd::api::JsRpcTargetBase/, "rpc"],
+  [/IoContext::run<workerd::api::ServiceWorkerGlobalScope::runAlarm/, "alarm"],
+  [/Worker::Actor::ensureConstructedImpl/, "construct"],
+  [/IoContext::run<workerd::IoContext::awaitIoImpl/, "resumed"],
+  [/Worker::Actor::~Actor/, "teardown"],
+  [/JobTaskWrapper|V8PlatformWrapper/, "background"],
+];
+const LABELS: Record<string, string> = {
+  request: "a request's handler, up to its first await",
+  resumed: "code resumed after an await (the body read, an RPC's answer, a fetch)",
+  rpc: "an RPC method running in a Durable Object",
+  construct: "a Durable Object's constructor (a task's tables)",
+  alarm: "an alarm run, up to its first await",
+  teardown: "a Durable Object torn down",
+  background: "V8's background threads (garbage collection, compiling)",
+  runtime: "the runtime's own work (I/O, scheduling, the HTTP server)",
+  sqlite: "of all the above: in SQLite (compiling and running statements)",
+};
+
+function ensurePerf(): void {
+  if (spawnSync("perf", ["--version"]).status === 0) return;
+  if (process.getuid?.() === 0) {
+    spawnSync("apt-get", ["update"], { stdio: "inherit" });
+    spawnSync("apt-get", ["install", "-y", "linux-perf"], { stdio: "inherit" });
+    if (spawnSync("perf", ["--version"]).status === 0) return;
+  }
+  throw new Error("perf is needed: install Debian's linux-perf (apt-get install linux-perf)");
+}
+
+/** CPU ms per request of each kind of work, from `perf script`'s text. */
+function classify(text: string, requests: number): Record<string, number> {
+  const samples: Record<string, number> = {};
+  const count = (kind: string) => {
+    samples[kind] = (samples[kind] ?? 0) + 1;
+  };
+  for (const block of text.split("\n\n")) {
+    if (block.trim() === "") continue;
+    count("total");
+    // Frames are listed innermost first: the outermost match is the last line that matches.
+    const frames = block.split("\n").slice(1).reverse();
+    const kind = KINDS.find(([pattern]) => frames.some((frame) => pattern.test(frame)))?.[1];
+    count(kind ?? "runtime");
+    if (/sqlite3_step|sqlite3Prepare|sqlite3_exec/.test(block)) count("sqlite");
+  }
+  const perRequest: Record<string, number> = {};
+  for (const [kind, n] of Object.entries(samples)) {
+    perRequest[kind] = Math.round((n / FREQUENCY / requests) * 1e6) / 1000;
+  }
+  return perRequest;
+}
+
+async function profile(config: string): Promise<Record<string, number>> {
+  const dir = ramDisk();
+  if (dir === null) throw new Error("no /dev/shm here: the profile runs with the state in RAM");
+  const worker = await startWorker({
+    // As in `npm run bench`: reconciliation on, against an API nobody answers (no poll falls due).
+    vars: {
+      GOAPI_WEBHOOK_SECRET: SECRET,
+      ADMIN_TOKEN: "profile-admin-token",
+      GOAPI_API_KEY: "profile-goapi-key",
+      GOAPI_API_BASE: "http://127.0.0.1:9",
+    },
+    config,
+    persistTo: dir,
+    bundle: buildWorker(config),
+  });
+  const out = mkdtempSync(join(tmpdir(), "midhook-profile-"));
+  try {
+    const runId = randomUUID().slice(0, 8);
+    let next = 0;
+    const load = (seconds: number) =>
+      autocannon({
+        url: worker.url,
+        connections: 10,
+        duration: seconds,
+        overallRate: RATE,
+        requests: [
+          {
+            method: "POST",
+            path: "/webhooks/goapi",
+            headers: { "content-type": "application/json", "x-webhook-secret": SECRET },
+            setupRequest: (req) => {
+              const i = next++;
+              const task = `profile-${runId}-${Math.floor(i / 10)}`;
+              const body = v2Body(task, "processing", { progress: (i % 10) * 10 });
+              return { ...req, body: JSON.stringify(body) };
+            },
+          },
+        ],
+      });
+    await load(2); // warm-up
+    const data = join(out, "perf.data");
+    const pid = String(worker.workerdPid());
+    const args = [
+      "record",
+      "-F",
+      String(FREQUENCY),
+      "-e",
+      "cpu-clock",
+      "-g",
+      "-p",
+      pid,
+      "-o",
+      data,
+    ];
+    const perf = spawn("perf", args, { stdio: "ignore" });
+    const result = await load(SECONDS);
+    await sleep(2500); // the alarms the events leave behind
+    perf.kill("SIGINT");
+    await new Promise((done) => perf.once("exit", done));
+    const script = spawnSync("perf", ["script", "-i", data], {
+      encoding: "utf8",
+      maxBuffer: 1024 * 1024 * 1024,
+    });
+    return classify(script.stdout, result.requests.total);
+  } finally {
+    await worker.stop();
+    removeState(worker.stateDir);
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+ensurePerf();
+const midhook = await profile("wrangler.toml");
+const floor = await profile("bench/wrangler.floor.toml");
+console.log(`CPU ms per new event in the Worker's own workerd, ${RATE} req/s, state on /dev/shm`);
+console.log(`${"".padEnd(72)} midhook   floor`);
+for (const kind of [...Object.keys(LABELS), "total"]) {
+  const cell = (figures: Record<string, number>) => (figures[kind] ?? 0).toFixed(3).padStart(7);
+  console.log(`${(LABELS[kind] ?? kind).padEnd(72)} ${cell(midhook)} ${cell(floor)}`);
+}
