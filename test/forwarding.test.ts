@@ -23,6 +23,7 @@ import {
   serveImage,
   subscriberAnswers,
 } from "./support/network";
+import { quietTask } from "./support/quiet-task";
 import {
   adminPost,
   deadLetterPage,
@@ -114,6 +115,24 @@ describe("forwarding", () => {
     });
     expect(received.body).not.toContain("s3cr3t-from-request");
     expect(received.body).not.toContain(SECRET);
+  });
+
+  it("delivers at once an event that comes while the alarm waits for a later poll", async () => {
+    const subscriptions = String(env.SUBSCRIPTIONS);
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    expect(await quietTask(taskId)).toBeGreaterThan(Date.now() + 5 * 60_000);
+    Reflect.set(env, "SUBSCRIPTIONS", subscriptions);
+    await ingest(v2Event(taskId, "processing", 60));
+    const sent = await eventually(() => {
+      const to = deliveries(taskId).filter((d) => d.path === "/all");
+      return to.length > 0 ? to : undefined;
+    }, 5_000);
+    expect(JSON.parse(sent[0]?.body ?? "{}")).toMatchObject({
+      type: "task.progress",
+      data: { progress: 60 },
+    });
   });
 
   it("filters by event type and task type", async () => {

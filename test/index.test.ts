@@ -20,6 +20,7 @@ import {
   serveImage,
   subscriberAnswers,
 } from "./support/network";
+import { quietTask } from "./support/quiet-task";
 import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 import { readView, views } from "./support/views";
 
@@ -88,6 +89,18 @@ function objectContents(taskId: string) {
 }
 
 describe("the cross-task index", () => {
+  it("writes the row within seconds of an event that comes while the alarm waits for a later poll", async () => {
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    expect(await quietTask(taskId, { holdIndex: false })).toBeGreaterThan(Date.now() + 5 * 60_000);
+    await ingest(v2Event(taskId, "processing", 60));
+    await eventually(
+      async () => ((await indexRow(taskId))?.progress === 60 ? true : undefined),
+      8_000,
+    );
+  });
+
   it("lists a task within 5 s of its event, and its thumbnail once the main image is stored", async () => {
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "processing", 30));

@@ -17,6 +17,7 @@ import {
   pngBytes,
   serveImage,
 } from "./support/network";
+import { alarmOf, quietTask } from "./support/quiet-task";
 import { adminPost, ingest, newTaskId, taskView } from "./support/requests";
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -123,6 +124,19 @@ describe("reconciliation", () => {
     const second = Date.parse(afterOne.next_poll_at ?? "");
     expect(second - first).toBeGreaterThanOrEqual(1900);
     expect(afterOne.state).toBe("scheduled");
+  });
+
+  it("brings the alarm forward to the poll a new event restarts", async () => {
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    // Three polls in a row: the next waits 8 x 10 minutes; the index row waits an hour.
+    expect(await quietTask(taskId, { polls: 3 })).toBeGreaterThan(Date.now() + 55 * 60_000);
+    await ingest(v2Event(taskId, "processing", 50));
+    // The event restarts the doubling: the next poll is RECONCILE_AFTER_SECONDS (600) after it.
+    const at = (await alarmOf(taskId)) ?? 0;
+    expect(at).toBeGreaterThan(Date.now() + 9 * 60_000);
+    expect(at).toBeLessThanOrEqual(Date.now() + 10 * 60_000);
   });
 
   it("polls nothing for a task that finished on time, and leaves no alarm for it", async () => {

@@ -31,16 +31,14 @@ export class TaskIndexSync {
   }
 
   /**
-   * The task changed in a way the list shows (a new event): the row is due to be written. Returns
-   * when; writes nothing and returns null when it is due already (the first change of a burst
-   * set the time).
+   * The task changed in a way the list shows (a new event): the row is due to be written. Writes
+   * nothing when it is due already (the first change of a burst sets the time).
    */
-  touch(now: number): number | null {
-    const marked = this.#sql.exec(
+  touch(now: number): void {
+    this.#sql.exec(
       "UPDATE index_sync SET dirty_since = ? WHERE id = 1 AND dirty_since IS NULL",
       now,
-    ).rowsWritten;
-    return marked > 0 ? this.nextWriteAt() : null;
+    );
   }
 
   /** When the row must be written next, or null while the index is up to date. */

@@ -1,7 +1,9 @@
 // TaskObject: the Durable Object that owns one GoAPI task: its events (recorded exactly once),
-// images and deliveries. Every RPC method is synchronous SQLite, so concurrent deliveries to one
-// task are serialized; the alarm does the slow work (polls, image copies, queueing, the index
-// row) after GoAPI has its 200. Pages watch it live (./live); it erases itself (./erase).
+// its archived images and its deliveries. Every RPC method is synchronous SQLite, so concurrent
+// deliveries to one task are serialized by the object itself; the alarm does the slow work
+// (polling a silent task, copying images, queueing deliveries, writing the task's row in the
+// cross-task index) after GoAPI has its 200. Console pages watch it through WebSockets
+// (./live), and it erases itself on request or after RETENTION_DAYS (./erase).
 import { DurableObject } from "cloudflare:workers";
 import { deadLetterLog } from "../bindings";
 import { publicBaseUrl } from "../config";
@@ -27,7 +29,7 @@ import { TaskIndexSync } from "./index-sync";
 import { TaskLive } from "./live";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
-import { dueTimes, type ScheduledParts, sooner } from "./schedule";
+import { type ScheduledParts, scheduleAfterEvent, scheduleAll } from "./schedule";
 import { migrate, type TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
@@ -97,10 +99,8 @@ export class TaskObject extends DurableObject<Env> {
     if (event.status === "completed") this.#images.add(event.images, now);
     const imagesAt = this.#images.nextTryAt();
     this.#outbox.release(recorded.task, imagesAt !== null);
-    const indexAt = this.#index.touch(now);
-    // While an alarm is set, only the parts a new event can make due sooner are read.
-    if (this.#alarm.isSet()) this.#alarm.bringForward(sooner(this.#parts, imagesAt, indexAt));
-    else this.#scheduleAlarm(recorded.task, imagesAt);
+    this.#index.touch(now);
+    scheduleAfterEvent(this.#alarm, { parts: this.#parts, task: recorded.task, imagesAt, now });
     return { event: recorded.id, duplicate: false, stale: false };
   }
 
@@ -281,7 +281,7 @@ export class TaskObject extends DurableObject<Env> {
     task: TaskRow | null = this.#events.task(),
     imagesAt: number | null = this.#images.nextTryAt(),
   ): void {
-    this.#alarm.schedule(dueTimes(this.#parts, task, imagesAt, Date.now()));
+    scheduleAll(this.#alarm, { parts: this.#parts, task, imagesAt, now: Date.now() });
   }
 
   #afterDeliveryChange(): void {

@@ -1,6 +1,6 @@
 // When each part of a task is next due: the times its alarm is set from (see ./alarm). The one
-// list of what each part waits for, and the rule for which parts a new event can make due sooner.
-import type { AlarmPart } from "./alarm";
+// definition of what each part waits for, and of which parts a new event can make due sooner.
+import type { AlarmPart, TaskAlarm } from "./alarm";
 import type { TaskDeliveries } from "./deliveries";
 import type { TaskErasure } from "./erase";
 import type { TaskHolds } from "./holds";
@@ -19,34 +19,54 @@ export interface ScheduledParts {
   erasure: TaskErasure;
 }
 
-/** Every part's next due time (null: nothing due). `imagesAt`: the next image copy's. */
-export function dueTimes(
-  parts: ScheduledParts,
-  task: TaskRow | null,
-  imagesAt: number | null,
-  now: number,
-): Record<AlarmPart, number | null> {
-  return {
-    reconcile: task === null ? null : parts.reconcile.nextPollAt(task),
-    images: imagesAt,
-    outbox: parts.outbox.nextWakeAt(imagesAt !== null),
-    holds: parts.holds.nextCheckAt(),
-    "dead-letters": parts.deliveries.listingDue() ? now : null,
-    index: parts.index.nextWriteAt(),
-    erasure: parts.erasure.dueAt(task, now),
-  };
+/** What the due times are read from: the task as just read, and its next image copy's time. */
+export interface ScheduleInput {
+  parts: ScheduledParts;
+  task: TaskRow | null;
+  imagesAt: number | null;
+  now: number;
+}
+
+/** Each part's next due time (null: nothing due). */
+const DUE: Record<AlarmPart, (input: ScheduleInput) => number | null> = {
+  reconcile: ({ parts, task }) => (task === null ? null : parts.reconcile.nextPollAt(task)),
+  images: ({ imagesAt }) => imagesAt,
+  outbox: ({ parts, imagesAt }) => parts.outbox.nextWakeAt(imagesAt !== null),
+  holds: ({ parts }) => parts.holds.nextCheckAt(),
+  "dead-letters": ({ parts, now }) => (parts.deliveries.listingDue() ? now : null),
+  index: ({ parts }) => parts.index.nextWriteAt(),
+  erasure: ({ parts, task, now }) => parts.erasure.dueAt(task, now),
+};
+
+/**
+ * The parts a new event can make due sooner: its images, the outbox (its deliveries), the index
+ * row (now to be written) and the poll (an event restarts the poll's doubling wait). Holds and
+ * the dead-letter list do not change with an event, and a retention erasure only moves later
+ * (it counts from the latest activity), which the alarm finds when it fires.
+ */
+export const HASTENED_BY_AN_EVENT: readonly AlarmPart[] = [
+  "reconcile",
+  "images",
+  "outbox",
+  "index",
+];
+
+/** Sets the alarm for the earliest time any part is due, or clears it. */
+export function scheduleAll(alarm: TaskAlarm, input: ScheduleInput): void {
+  const times = Object.fromEntries(
+    Object.entries(DUE).map(([part, due]) => [part, due(input)]),
+  ) as Record<AlarmPart, number | null>;
+  alarm.schedule(times);
 }
 
 /**
- * The due times a new event can have brought sooner: its images', the outbox's, and the index's
- * (`indexAt`: the write its change set, null when one was due already). The others only move
- * later (a poll and a retention erasure count from the latest event, and the alarm finds that
- * when it fires) or not at all (holds, the dead-letter list), so they need not be read.
+ * After a new event: while an alarm is known to be set, only the parts the event can make due
+ * sooner are read, and the alarm is brought forward if one of them is; otherwise every part is.
  */
-export function sooner(
-  parts: Pick<ScheduledParts, "outbox">,
-  imagesAt: number | null,
-  indexAt: number | null,
-): Partial<Record<AlarmPart, number | null>> {
-  return { images: imagesAt, outbox: parts.outbox.nextWakeAt(imagesAt !== null), index: indexAt };
+export function scheduleAfterEvent(alarm: TaskAlarm, input: ScheduleInput): void {
+  if (alarm.isSet()) {
+    alarm.bringForward(Object.fromEntries(HASTENED_BY_AN_EVENT.map((p) => [p, DUE[p](input)])));
+  } else {
+    scheduleAll(alarm, input);
+  }
 }
