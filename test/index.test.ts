@@ -20,7 +20,7 @@ import {
   serveImage,
   subscriberAnswers,
 } from "./support/network";
-import { quietTask } from "./support/quiet-task";
+import { alarmOf, quietTask } from "./support/quiet-task";
 import { adminGet, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 import { readView, views } from "./support/views";
 
@@ -551,6 +551,28 @@ describe("DELETE /v1/tasks/{id}", () => {
     const view = await taskView(taskId);
     expect(view.events.map((e) => e.status)).toEqual(["failed"]);
     expect((await objectContents(taskId)).rows).toMatchObject({ task: 1, events: 1 });
+  });
+
+  it("waits out a failed erasure's backoff even when a task recorded since has work due", async () => {
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+    const attempts = () =>
+      errors.mock.calls.filter((call) => String(call[0]).startsWith("erasing the task failed"))
+        .length;
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
+    try {
+      expect((await deleteTask(taskId)).status).toBe(503);
+      // Recorded again: its delivery and index row are due now, but the erasure goes first, and
+      // its next attempt waits 5 s.
+      await ingest(v2Event(taskId, "processing", 20));
+      const failed = attempts();
+      await new Promise((done) => setTimeout(done, 1_500));
+      expect(attempts() - failed).toBeLessThanOrEqual(1);
+      expect(await alarmOf(taskId)).toBeGreaterThan(Date.now() + 2_000);
+    } finally {
+      await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
+    }
   });
 
   it("answers 401 without the token and 400 for an id that could escape a key prefix", async () => {

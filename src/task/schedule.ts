@@ -51,20 +51,29 @@ export const HASTENED_BY_AN_EVENT: readonly AlarmPart[] = [
   "index",
 ];
 
-/** Sets the alarm for the earliest time any part is due, or clears it. */
+/**
+ * Sets the alarm for the earliest time any part is due, or clears it. While an erasure is under
+ * way, the alarm does nothing else (see TaskObject.alarm), so only the erasure's time counts,
+ * with its backoff: the work of a task recorded since then waits for the erasure to end.
+ */
 export function scheduleAll(alarm: TaskAlarm, input: ScheduleInput): void {
+  const erasing = input.parts.erasure.pending();
   const times = Object.fromEntries(
-    Object.entries(DUE).map(([part, due]) => [part, due(input)]),
+    Object.entries(DUE).map(([part, due]) => [
+      part,
+      erasing && part !== "erasure" ? null : due(input),
+    ]),
   ) as Record<AlarmPart, number | null>;
   alarm.schedule(times);
 }
 
 /**
- * After a new event: while an alarm is known to be set, only the parts the event can make due
- * sooner are read, and the alarm is brought forward if one of them is; otherwise every part is.
+ * After a new event: while an alarm is known to be set, and no erasure is under way, only the
+ * parts the event can make due sooner are read, and the alarm is brought forward if one of them
+ * is; otherwise every part is.
  */
 export function scheduleAfterEvent(alarm: TaskAlarm, input: ScheduleInput): void {
-  if (alarm.isSet()) {
+  if (alarm.isSet() && !input.parts.erasure.pending()) {
     alarm.bringForward(Object.fromEntries(HASTENED_BY_AN_EVENT.map((p) => [p, DUE[p](input)])));
   } else {
     scheduleAll(alarm, input);
