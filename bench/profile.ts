@@ -1,10 +1,11 @@
 // `npm run bench:profile`: where a new event's CPU goes in the Worker's own workerd, midhook and
 // the floor side by side. Each Worker runs with its state on /dev/shm; Linux `perf` samples its
 // workerd (cpu-clock, with call graphs) while new events arrive at a fixed rate, and for a while
-// after (the alarms they leave behind); each sample is put down to the runtime work it belongs
-// to, by its outermost `IoContext::run` frame (a request, an object's RPC method, an alarm...).
-// Needs `perf` (Debian's linux-perf: installed here when running as root). Not part of
-// `npm run bench`: perf is not on every machine, and this explains a figure rather than sets one.
+// after (the alarms they leave behind). Each sample is put down to the runtime work its stack
+// shows (a request, an object's RPC method, an alarm...): the first of KINDS that any of its
+// frames matches, the most specific kinds first. Needs `perf` (Debian's linux-perf, installed
+// here when running as root) and /dev/shm. Not part of `npm run bench`: perf is not on every
+// machine, and this explains a figure rather than sets one.
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,12 +16,12 @@ import { v2Body } from "../scripts/lib/goapi-payloads";
 import { buildWorker, ramDisk, removeState, sleep, startWorker } from "../scripts/lib/local-stack";
 
 const SECRET = "bench-goapi-secret";
-const RATE = Number(process.env.BENCH_CPU_RATE ?? 250);
-const SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 8);
+const RATE = Number(process.env.BENCH_PROFILE_RATE ?? 250);
+const SECONDS = Number(process.env.BENCH_PROFILE_SECONDS ?? 8);
 /** Samples per second: 2,000 requests give 10,000 or so samples per Worker. */
 const FREQUENCY = 2000;
 
-/** What each kind of outermost runtime frame is, in the order they are tried. */
+/** The kinds of work a sample can belong to, by a frame of its stack, most specific first. */
 const KINDS: Array<[RegExp, string]> = [
   [/IoContext::run<workerd::\(anonymous namespace\)::WorkerEntrypoint::request/, "request"],
   [/IoContext::run<workerd::api::JsRpcTargetBase/, "rpc"],
@@ -42,14 +43,18 @@ const LABELS: Record<string, string> = {
   sqlite: "of all the above: in SQLite (compiling and running statements)",
 };
 
+/** Debian's perf, by its full path: never a program of the same name found on the PATH. */
+const PERF = "/usr/bin/perf";
+
 function ensurePerf(): void {
-  if (spawnSync("perf", ["--version"]).status === 0) return;
-  if (process.getuid?.() === 0) {
-    spawnSync("apt-get", ["update"], { stdio: "inherit" });
-    spawnSync("apt-get", ["install", "-y", "linux-perf"], { stdio: "inherit" });
-    if (spawnSync("perf", ["--version"]).status === 0) return;
-  }
-  throw new Error("perf is needed: install Debian's linux-perf (apt-get install linux-perf)");
+  if (spawnSync(PERF, ["--version"]).status === 0) return;
+  const install = "apt-get install -y linux-perf";
+  if (process.getuid?.() !== 0) throw new Error(`perf is needed: run \`${install}\` as root`);
+  console.log(`perf is needed: running \`apt-get update && ${install}\``);
+  spawnSync("/usr/bin/apt-get", ["update"], { stdio: "inherit" });
+  spawnSync("/usr/bin/apt-get", ["install", "-y", "linux-perf"], { stdio: "inherit" });
+  if (spawnSync(PERF, ["--version"]).status !== 0)
+    throw new Error(`${install} did not install perf`);
 }
 
 /** CPU ms per request of each kind of work, from `perf script`'s text. */
@@ -61,8 +66,7 @@ function classify(text: string, requests: number): Record<string, number> {
   for (const block of text.split("\n\n")) {
     if (block.trim() === "") continue;
     count("total");
-    // Frames are listed innermost first: the outermost match is the last line that matches.
-    const frames = block.split("\n").slice(1).reverse();
+    const frames = block.split("\n").slice(1);
     const kind = KINDS.find(([pattern]) => frames.some((frame) => pattern.test(frame)))?.[1];
     count(kind ?? "runtime");
     if (/sqlite3_step|sqlite3Prepare|sqlite3_exec/.test(block)) count("sqlite");
@@ -114,29 +118,25 @@ async function profile(config: string): Promise<Record<string, number>> {
         ],
       });
     await load(2); // warm-up
+    await sleep(2500); // the warm-up's alarms run before the sampling starts
     const data = join(out, "perf.data");
-    const pid = String(worker.workerdPid());
-    const args = [
-      "record",
-      "-F",
-      String(FREQUENCY),
-      "-e",
-      "cpu-clock",
-      "-g",
-      "-p",
-      pid,
-      "-o",
-      data,
-    ];
-    const perf = spawn("perf", args, { stdio: "ignore" });
+    const pid = worker.workerdPid();
+    if (pid === null) throw new Error(`the workerd of ${config} was not found`);
+    const args = ["record", "-F", String(FREQUENCY), "-e", "cpu-clock", "-g", "-p", String(pid)];
+    const perf = spawn(PERF, [...args, "-o", data], { stdio: ["ignore", "ignore", "inherit"] });
+    // Listened to at once: perf may stop (refused, say) while the load runs.
+    const stopped = new Promise<number | null>((done) => perf.once("exit", done));
     const result = await load(SECONDS);
     await sleep(2500); // the alarms the events leave behind
     perf.kill("SIGINT");
-    await new Promise((done) => perf.once("exit", done));
-    const script = spawnSync("perf", ["script", "-i", data], {
+    const status = await stopped;
+    const script = spawnSync(PERF, ["script", "-i", data], {
       encoding: "utf8",
       maxBuffer: 1024 * 1024 * 1024,
     });
+    if (script.status !== 0 || !script.stdout.includes("\n\n")) {
+      throw new Error(`perf recorded no samples of ${config}'s workerd (exit ${status})`);
+    }
     return classify(script.stdout, result.requests.total);
   } finally {
     await worker.stop();
