@@ -128,7 +128,7 @@ describe("forwarding", () => {
     const sent = await eventually(() => {
       const to = deliveries(taskId).filter((d) => d.path === "/all");
       return to.length > 0 ? to : undefined;
-    }, 5_000);
+    });
     expect(JSON.parse(sent[0]?.body ?? "{}")).toMatchObject({
       type: "task.progress",
       data: { progress: 60 },

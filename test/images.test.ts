@@ -280,7 +280,7 @@ describe("archiving a completed task", () => {
     const view = await eventually(async () => {
       const v = await taskView(taskId);
       return v.images[0]?.state === "stored" ? v : undefined;
-    }, 5_000);
+    });
     expect(view.images[0]?.sha256).toBe(await sha256Hex(main));
   });
 

@@ -95,10 +95,7 @@ describe("the cross-task index", () => {
     await ingest(v2Event(taskId, "processing", 10));
     expect(await quietTask(taskId, { holdIndex: false })).toBeGreaterThan(Date.now() + 5 * 60_000);
     await ingest(v2Event(taskId, "processing", 60));
-    await eventually(
-      async () => ((await indexRow(taskId))?.progress === 60 ? true : undefined),
-      8_000,
-    );
+    await eventually(async () => ((await indexRow(taskId))?.progress === 60 ? true : undefined));
   });
 
   it("lists a task within 5 s of its event, and its thumbnail once the main image is stored", async () => {
@@ -562,14 +559,15 @@ describe("DELETE /v1/tasks/{id}", () => {
     await ingest(v2Event(taskId, "processing", 10));
     await env.INDEX.exec("ALTER TABLE tasks RENAME TO tasks_away");
     try {
+      const asked = Date.now();
       expect((await deleteTask(taskId)).status).toBe(503);
       // Recorded again: its delivery and index row are due now, but the erasure goes first, and
       // its next attempt waits 5 s.
       await ingest(v2Event(taskId, "processing", 20));
       const failed = attempts();
       await new Promise((done) => setTimeout(done, 1_500));
-      expect(attempts() - failed).toBeLessThanOrEqual(1);
-      expect(await alarmOf(taskId)).toBeGreaterThan(Date.now() + 2_000);
+      expect(attempts() - failed).toBeLessThanOrEqual(2);
+      expect(await alarmOf(taskId)).toBeGreaterThanOrEqual(asked + 5_000);
     } finally {
       await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
     }
