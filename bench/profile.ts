@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { v2Body } from "../scripts/lib/goapi-payloads";
 import { buildWorker, ramDisk, removeState, sleep, startWorker } from "../scripts/lib/local-stack";
+import { newEventBody } from "./load";
 
 const SECRET = "bench-goapi-secret";
 const RATE = Number(process.env.BENCH_PROFILE_RATE ?? 250);
@@ -108,12 +108,7 @@ async function profile(config: string): Promise<Record<string, number>> {
             method: "POST",
             path: "/webhooks/goapi",
             headers: { "content-type": "application/json", "x-webhook-secret": SECRET },
-            setupRequest: (req) => {
-              const i = next++;
-              const task = `profile-${runId}-${Math.floor(i / 10)}`;
-              const body = v2Body(task, "processing", { progress: (i % 10) * 10 });
-              return { ...req, body: JSON.stringify(body) };
-            },
+            setupRequest: (req) => ({ ...req, body: newEventBody(runId, next++) }),
           },
         ],
       });

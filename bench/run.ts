@@ -24,6 +24,7 @@ import {
   startReceiver,
   startWorker,
 } from "../scripts/lib/local-stack";
+import { cpuMs, newEventBody } from "./load";
 import { PRICES, type Price } from "./prices";
 
 const SECRET = "bench-goapi-secret";
@@ -137,12 +138,7 @@ async function round(
         path: "/webhooks/goapi",
         headers: post,
         setupRequest: (req) => {
-          const i = t.next++;
-          const body = JSON.stringify(
-            v2Body(`bench-${t.runId}-${Math.floor(i / 10)}`, "processing", {
-              progress: (i % 10) * 10,
-            }),
-          );
+          const body = newEventBody(t.runId, t.next++);
           sent.push(body);
           return { ...req, body };
         },
@@ -496,19 +492,6 @@ function rssKiB(pid: number | null): number {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return match ? Number(match[1]) : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU time (user + system) a process has used so far, in ms. */
-function cpuMs(pid: number | null): number {
-  if (pid === null) return Number.NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of /proc/<pid>/stat, in clock ticks (100 per second).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return Number.NaN;
   }
