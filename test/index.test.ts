@@ -568,6 +568,10 @@ describe("DELETE /v1/tasks/{id}", () => {
       await new Promise((done) => setTimeout(done, 1_500));
       expect(attempts() - failed).toBeLessThanOrEqual(2);
       expect(await alarmOf(taskId)).toBeGreaterThanOrEqual(asked + 5_000);
+      // The task's view says what its deliveries wait for.
+      const waiting = (await taskView(taskId)).deliveries.filter((d) => d.state === "pending");
+      expect(waiting.length).toBeGreaterThan(0);
+      expect(waiting.map((d) => d.waiting_for)).toEqual(waiting.map(() => "erasure under way"));
     } finally {
       await env.INDEX.exec("ALTER TABLE tasks_away RENAME TO tasks");
     }

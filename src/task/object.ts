@@ -44,8 +44,7 @@ export class TaskObject extends DurableObject<Env> {
   readonly #erasure: TaskErasure;
   readonly #live: TaskLive;
   readonly #alarm: TaskAlarm;
-  /** What the alarm's time is read from (see ./schedule). */
-  readonly #parts: ScheduledParts;
+  readonly #parts: ScheduledParts; // what the alarm's time is read from (./schedule)
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -115,6 +114,7 @@ export class TaskObject extends DurableObject<Env> {
       held: this.#outbox.held(task),
       configError: this.#outbox.configError(),
       reconcile: this.#reconcile.view(task),
+      erasing: this.#erasure.pending(),
     });
   }
 

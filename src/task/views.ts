@@ -40,6 +40,9 @@ function eventView(row: EventSummary): EventView {
   };
 }
 
+/** Why every pending delivery waits while an earlier erasure of the task is still under way. */
+const ERASING = "erasure under way";
+
 function deliveryView(row: DeliveryRow, configError: string | null): DeliveryView {
   const pending = row.state === "pending";
   const waitingFor =
@@ -87,11 +90,17 @@ export interface TaskParts {
   /** The first setting at fault while SUBSCRIPTIONS is invalid. */
   configError: string | null;
   reconcile: ReconcileView;
+  /**
+   * An erasure of the task's earlier record is still removing what it had outside (GoAPI
+   * recorded the task again meanwhile): the task's work waits for it to end.
+   */
+  erasing: boolean;
 }
 
 /** `GET /v1/tasks/{id}`. */
 export function taskView(task: TaskRow, parts: TaskParts): TaskView {
-  const { events, images, deliveries, held, configError, reconcile } = parts;
+  const { events, images, deliveries, held, configError, reconcile, erasing } = parts;
+  const all = [...deliveries.map((row) => deliveryView(row, configError)), ...heldViews(held)];
   return {
     task_id: task.task_id,
     task_type: task.task_type,
@@ -102,7 +111,9 @@ export function taskView(task: TaskRow, parts: TaskParts): TaskView {
     updated_at: task.updated_at,
     events: events.map(eventView),
     images: [...images],
-    deliveries: [...deliveries.map((row) => deliveryView(row, configError)), ...heldViews(held)],
+    deliveries: erasing
+      ? all.map((d) => (d.state === "pending" ? { ...d, waiting_for: ERASING } : d))
+      : all,
     reconcile,
   };
 }
