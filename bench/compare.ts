@@ -4,11 +4,9 @@
 // rounds at a fixed rate with the state on /dev/shm. One machine's speed drifts between runs by
 // more than most changes gain, so only builds measured in the same run are compared.
 import { spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import {
   buildWorker,
   type LocalWorker,
@@ -17,7 +15,7 @@ import {
   sleep,
   startWorker,
 } from "../scripts/lib/local-stack";
-import { cpuMs, newEventBody } from "./load";
+import { cpuMs, newEventSender } from "./load";
 
 const RATE = Number(process.env.BENCH_COMPARE_RATE ?? 250);
 const ROUND_SECONDS = 5;
@@ -79,23 +77,8 @@ async function main(): Promise<void> {
       });
       started.push({ name, worker, own: [], both: [] });
     }
-    const runId = randomUUID().slice(0, 8);
-    let next = 0;
-    const load = (worker: LocalWorker, seconds: number) =>
-      autocannon({
-        url: worker.url,
-        connections: 10,
-        duration: seconds,
-        overallRate: RATE,
-        requests: [
-          {
-            method: "POST",
-            path: "/webhooks/goapi",
-            headers: { "content-type": "application/json", "x-webhook-secret": SECRET },
-            setupRequest: (req) => ({ ...req, body: newEventBody(runId, next++) }),
-          },
-        ],
-      });
+    const send = newEventSender(SECRET, RATE);
+    const load = (worker: LocalWorker, seconds: number) => send(worker.url, seconds);
     for (const m of started) await load(m.worker, 1); // warm-up
     await sleep(SETTLE_MS);
     for (let pass = 0; pass < PASSES; pass++) {

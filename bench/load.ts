@@ -1,5 +1,7 @@
 // What the benchmarks share: the stream of new events they send, and a process's CPU time.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import autocannon from "autocannon";
 import { v2Body } from "../scripts/lib/goapi-payloads";
 
 /**
@@ -22,4 +24,28 @@ export function cpuMs(pid: number | null): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * Sends new events (newEventBody) to a Worker's webhook with `secret`, from 10 connections at
+ * `rate` requests per second for the seconds asked; each call goes on where the last ended.
+ */
+export function newEventSender(secret: string, rate: number) {
+  const runId = randomUUID().slice(0, 8);
+  let next = 0;
+  return (url: string, seconds: number) =>
+    autocannon({
+      url,
+      connections: 10,
+      duration: seconds,
+      overallRate: rate,
+      requests: [
+        {
+          method: "POST",
+          path: "/webhooks/goapi",
+          headers: { "content-type": "application/json", "x-webhook-secret": secret },
+          setupRequest: (req) => ({ ...req, body: newEventBody(runId, next++) }),
+        },
+      ],
+    });
 }

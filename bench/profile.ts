@@ -7,13 +7,11 @@
 // here when running as root) and /dev/shm. Not part of `npm run bench`: perf is not on every
 // machine, and this explains a figure rather than sets one.
 import { spawn, spawnSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import { buildWorker, ramDisk, removeState, sleep, startWorker } from "../scripts/lib/local-stack";
-import { newEventBody } from "./load";
+import { newEventSender } from "./load";
 
 const SECRET = "bench-goapi-secret";
 const RATE = Number(process.env.BENCH_PROFILE_RATE ?? 250);
@@ -95,23 +93,8 @@ async function profile(config: string): Promise<Record<string, number>> {
   });
   const out = mkdtempSync(join(tmpdir(), "midhook-profile-"));
   try {
-    const runId = randomUUID().slice(0, 8);
-    let next = 0;
-    const load = (seconds: number) =>
-      autocannon({
-        url: worker.url,
-        connections: 10,
-        duration: seconds,
-        overallRate: RATE,
-        requests: [
-          {
-            method: "POST",
-            path: "/webhooks/goapi",
-            headers: { "content-type": "application/json", "x-webhook-secret": SECRET },
-            setupRequest: (req) => ({ ...req, body: newEventBody(runId, next++) }),
-          },
-        ],
-      });
+    const send = newEventSender(SECRET, RATE);
+    const load = (seconds: number) => send(worker.url, seconds);
     await load(2); // warm-up
     await sleep(2500); // the warm-up's alarms run before the sampling starts
     const data = join(out, "perf.data");
