@@ -577,6 +577,31 @@ describe("DELETE /v1/tasks/{id}", () => {
     }
   });
 
+  it("keeps working when removing its alarm fails after its storage was deleted", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const stub = taskObject(env, taskId);
+    await ingest(v2Event(taskId, "processing", 10));
+    const result = await runInDurableObject(stub, async (instance, state) => {
+      const storage = state.storage as { deleteAlarm: () => Promise<void> };
+      storage.deleteAlarm = () => Promise.reject(new Error("storage away"));
+      try {
+        return await instance.erase();
+      } finally {
+        Reflect.deleteProperty(storage, "deleteAlarm");
+      }
+    });
+    expect(result).toBe("retrying");
+    // Its storage is gone, but the object can still record the task afresh, and finishes.
+    expect(await ingest(v2Event(taskId, "processing", 20))).toMatchObject({ duplicate: false });
+    await eventually(async () => {
+      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+      await runDurableObjectAlarm(stub);
+      return (await objectContents(taskId)).rows.erasure === 0 ? true : undefined;
+    });
+    expect((await taskView(taskId)).events.map((e) => e.progress)).toEqual([20]);
+  });
+
   it("answers 401 without the token and 400 for an id that could escape a key prefix", async () => {
     expect((await deleteTask("anything", "wrong")).status).toBe(401);
     expect((await deleteTask("..%2Fetc")).status).toBe(400);

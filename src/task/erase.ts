@@ -143,13 +143,14 @@ export class TaskErasure {
       this.#pending = false;
       return "kept";
     }
-    // The alarm goes last: should the isolate die between the two, the alarm is still set.
     await this.#storage.deleteAll();
+    // This instance may be asked about the task id again (a late redelivery records it afresh),
+    // even if removing the alarm fails next: it needs its tables before anything else.
+    migrate(this.#storage.sql);
+    // The alarm goes last: should the isolate die before, the alarm is still set.
     await this.#storage.deleteAlarm();
     // Pending until here: should the storage calls fail, the alarm is set to try again.
     this.#pending = false;
-    // This instance may be asked about the task id again (a late redelivery records it afresh).
-    migrate(this.#storage.sql);
     return "erased";
   }
 }
