@@ -32,8 +32,7 @@ CREATE TABLE task (
 -- waits for its images, every event waits for a valid SUBSCRIPTIONS), then 'released';
 -- 'never' for stale events. seq is the rowid: events are only ever deleted all at once, so
 -- among a task's events it grows with each insert, without AUTOINCREMENT's extra write to
--- sqlite_sequence. (Databases
--- made by earlier code keep AUTOINCREMENT; both behave the same.)
+-- sqlite_sequence. (Databases made by earlier code keep AUTOINCREMENT; both behave the same.)
 CREATE TABLE events (
   seq           INTEGER PRIMARY KEY,
   id            TEXT NOT NULL UNIQUE,   -- evt_<32 hex>: the forwarded id and webhook-id
