@@ -143,14 +143,14 @@ export class TaskErasure {
       this.#pending = false;
       return "kept";
     }
+    // Until this succeeds the erasure stays pending, and the alarm tries again.
     await this.#storage.deleteAll();
-    // This instance may be asked about the task id again (a late redelivery records it afresh),
-    // even if removing the alarm fails next: it needs its tables before anything else.
+    // The task is gone, erasure row included. This instance may be asked about the task id
+    // again (a late redelivery records it afresh): it needs its tables before anything else.
     migrate(this.#storage.sql);
-    // The alarm goes last: should the isolate die before, the alarm is still set.
-    await this.#storage.deleteAlarm();
-    // Pending until here: should the storage calls fail, the alarm is set to try again.
     this.#pending = false;
+    // deleteAll() removes the alarm too at this compatibility date; this makes sure of it.
+    await this.#storage.deleteAlarm();
     return "erased";
   }
 }

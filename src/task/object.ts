@@ -129,7 +129,7 @@ export class TaskObject extends DurableObject<Env> {
     await this.#alarm.oneAtATime(async () => {
       const task = this.#events.task();
       if (this.#erasure.isDue(task, Date.now())) {
-        await this.#erasure.attempt(() => this.#scheduleAlarm());
+        await this.#erasure.attempt(() => this.#afterChange());
         return;
       }
       if (task === null) return;
@@ -193,7 +193,7 @@ export class TaskObject extends DurableObject<Env> {
     report: AttemptReport,
   ): AttemptOutcome {
     const outcome = this.#deliveries.recordAttempt(eventId, subscription, series, report);
-    if (outcome.outcome !== "superseded") this.#afterDeliveryChange();
+    if (outcome.outcome !== "superseded") this.#afterChange();
     return outcome;
   }
 
@@ -203,7 +203,7 @@ export class TaskObject extends DurableObject<Env> {
    */
   giveUp(eventId: string, subscription: string, series: number, reason: string): void {
     this.#deliveries.giveUp(eventId, subscription, series, reason);
-    this.#afterDeliveryChange();
+    this.#afterChange();
   }
 
   /**
@@ -211,7 +211,7 @@ export class TaskObject extends DurableObject<Env> {
    * here with `reason`, and the alarm queues it again once the config reads well.
    */
   holdForConfig(eventId: string, subscription: string, series: number, reason: string): void {
-    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#afterDeliveryChange();
+    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#afterChange();
   }
 
   /**
@@ -219,18 +219,18 @@ export class TaskObject extends DurableObject<Env> {
    * subscription's health object releases it or sends it as its probe.
    */
   holdForSubscriber(eventId: string, subscription: string, series: number): void {
-    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#afterDeliveryChange();
+    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#afterChange();
   }
 
   /** The subscription is back: the deliveries held for it go out. */
   releaseHeld(subscription: string): void {
-    if (this.#holds.release(subscription)) this.#afterDeliveryChange();
+    if (this.#holds.release(subscription)) this.#afterChange();
   }
 
   /** Sends a held delivery as the paused subscription's probe (see TaskHolds.probe). */
   sendProbe(subscription: string, eventId: string): boolean {
     const sent = this.#holds.probe(subscription, eventId);
-    if (sent) this.#afterDeliveryChange();
+    if (sent) this.#afterChange();
     return sent;
   }
 
@@ -239,7 +239,7 @@ export class TaskObject extends DurableObject<Env> {
     const task = this.#events.task();
     if (task === null) return { ok: false, reason: "unknown_task" };
     const result = this.#outbox.redeliver(task, filter);
-    if (result.ok && result.restarted.length > 0) this.#afterDeliveryChange();
+    if (result.ok && result.restarted.length > 0) this.#afterChange();
     return result;
   }
 
@@ -254,7 +254,7 @@ export class TaskObject extends DurableObject<Env> {
     // Gone from every view at once, even while an alarm run is still to finish.
     if (task !== null) this.#erasure.begin(task.task_id);
     const finished = await this.#alarm.oneAtATime(() =>
-      this.#erasure.attempt(() => this.#scheduleAlarm()),
+      this.#erasure.attempt(() => this.#afterChange()),
     );
     return finished ? "erased" : "retrying";
   }
@@ -284,7 +284,7 @@ export class TaskObject extends DurableObject<Env> {
     scheduleAll(this.#alarm, { parts: this.#parts, task, imagesAt, now: Date.now() });
   }
 
-  #afterDeliveryChange(): void {
+  #afterChange(): void {
     this.#scheduleAlarm();
     this.#changed();
   }
