@@ -579,14 +579,21 @@ describe("DELETE /v1/tasks/{id}", () => {
 
   it("keeps working when removing its alarm fails after its storage was deleted", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
     const taskId = newTaskId();
     const stub = taskObject(env, taskId);
     await ingest(v2Event(taskId, "processing", 10));
+    // Nothing else due for long: no alarm run can make a second attempt in between.
+    await quietTask(taskId);
     const result = await runInDurableObject(stub, (instance, state) => {
       vi.spyOn(state.storage, "deleteAlarm").mockRejectedValueOnce(new Error("storage away"));
       return instance.erase();
     });
     expect(result).toBe("retrying");
+    // The storage is gone, so the erasure is done: no alarm is left to try it again, and the
+    // task is unknown.
+    expect(await alarmOf(taskId)).toBeNull();
+    expect((await deleteTask(taskId)).status).toBe(404);
     // Everything was removed: the task can be recorded afresh, and nothing waits for an erasure.
     expect(await ingest(v2Event(taskId, "processing", 20))).toMatchObject({ duplicate: false });
     const view = await taskView(taskId);
