@@ -43,6 +43,22 @@ function chunked(
   return new Response(stream, { headers: { "content-type": contentType } });
 }
 
+/** `response` with a content-length header of `length`. */
+function withLength(response: Response, length: number): Response {
+  const headers = new Headers(response.headers);
+  headers.set("content-length", String(length));
+  return new Response(response.body, { headers });
+}
+
+/** A PNG signature followed by random bytes. */
+function randomImage(size: number): Uint8Array {
+  const bytes = pngBytes(size);
+  for (let i = 8; i < size; i += 65_536) {
+    crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65_536)));
+  }
+  return bytes;
+}
+
 async function storedBytes(key: string): Promise<Uint8Array | null> {
   const object = await env.IMAGES.get(key);
   return object ? new Uint8Array(await object.arrayBuffer()) : null;
@@ -65,6 +81,30 @@ describe("archiveImage", () => {
     expect((await env.IMAGES.head(`tasks/${taskId}/main.png`))?.httpMetadata?.contentType).toBe(
       "image/png",
     );
+  });
+
+  it("copies a large source a piece at a time, every piece whole, with or without content-length", async () => {
+    const taskId = newTaskId();
+    // Random bytes: a piece read into memory still in use would show as a different SHA-256.
+    const bytes = randomImage(5 * 1024 * 1024 + 4_321);
+    const sha256 = await sha256Hex(bytes);
+    const sources: Array<[string, () => Response]> = [
+      // A byte stream, as every fetched body is: read a MiB at a time into one buffer.
+      ["main", () => png(bytes)],
+      ["1", () => new Response(bytes, { headers: { "content-type": "image/png" } })],
+      // A stream made in JavaScript, with a content-length: read as its chunks come.
+      ["2", () => withLength(chunked(bytes, "image/png", [65_536, 1_000_003, 17]), bytes.length)],
+    ];
+    for (const [slot, respond] of sources) {
+      const url = serveImage(`/${taskId}/${slot}`, respond);
+      const result = await archiveImage(env.IMAGES, taskId, slot, url, {
+        ...limits,
+        maxBytes: 8 * 1024 * 1024,
+      });
+      expect(result).toMatchObject({ ok: true, bytes: bytes.length, sha256 });
+      const stored = await storedBytes(`tasks/${taskId}/${slot}.png`);
+      expect(await sha256Hex(stored ?? new Uint8Array())).toBe(sha256);
+    }
   });
 
   it("streams a source without content-length through a multipart upload", async () => {

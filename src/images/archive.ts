@@ -17,6 +17,12 @@ export type ArchiveOutcome =
 const MAX_REDIRECTS = 5;
 /** Part size for sources that send no content-length: the most held in memory at once. */
 const PART_BYTES = 8 * 1024 * 1024;
+/**
+ * What a copy reads at once where the source lets it (every fetched body does): one step through
+ * JavaScript per MiB instead of one per few KiB the network hands over, which made a copy run at
+ * about 60% of a plain R2 put's speed.
+ */
+const READ_BYTES = 1024 * 1024;
 
 class ArchiveError extends Error {
   constructor(
@@ -40,7 +46,6 @@ export async function archiveImage(
   limits: ArchiveLimits,
 ): Promise<ArchiveOutcome> {
   let name = fallbackName(slot, sourceUrl);
-  let metered: Metered | undefined;
   // The host being fetched, redirects included: what a failure names.
   let host = hostOf(sourceUrl);
   try {
@@ -63,24 +68,16 @@ export async function archiveImage(
     }
     if (response.body === null) throw new ArchiveError(`${host} sent an empty body`, true);
 
-    metered = meter(response.body, limits.maxBytes);
     const key = imageKey(taskId, name);
     const httpMetadata = { contentType: kind.contentType };
-    if (length !== null && Number.isSafeInteger(length)) {
-      const fixed = metered.stream.pipeThrough(new FixedLengthStream(length));
-      await bucket.put(key, fixed, { httpMetadata });
-    } else {
-      await putMultipart(bucket, key, metered.stream, httpMetadata);
-    }
-    const { bytes, sha256 } = await metered.result;
+    const { bytes, sha256 } =
+      length !== null && Number.isSafeInteger(length)
+        ? await putWhole(bucket, key, response.body, length, limits.maxBytes, httpMetadata)
+        : await putMultipart(bucket, key, response.body, limits.maxBytes, httpMetadata);
     return { ok: true, name, contentType: kind.contentType, bytes, sha256 };
   } catch (err) {
     if (err instanceof ArchiveError)
       return { ok: false, name, error: err.message, retryable: err.retryable };
-    // The meter's own error may reach here wrapped by R2's put: ask the meter, not the message.
-    if (metered?.oversize()) {
-      return { ok: false, name, error: tooLarge(limits.maxBytes), retryable: false };
-    }
     return {
       ok: false,
       name,
@@ -141,47 +138,118 @@ async function fetchAllowed(
   throw new ArchiveError(`more than ${MAX_REDIRECTS} redirects`, false);
 }
 
-interface Metered {
-  stream: ReadableStream<Uint8Array>;
-  result: Promise<{ bytes: number; sha256: string }>;
-  /** Whether the stream was cut for passing `maxBytes`. */
-  oversize: () => boolean;
-}
-
-/** Passes `body` through, counting bytes (failing past `maxBytes`) and hashing with SHA-256. */
-function meter(body: ReadableStream<Uint8Array>, maxBytes: number): Metered {
-  const digest = new crypto.DigestStream("SHA-256");
-  const hasher = digest.getWriter();
-  let bytes = 0;
-  const stream = body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      async transform(chunk, controller) {
-        bytes += chunk.byteLength;
-        if (bytes > maxBytes) throw new ArchiveError(tooLarge(maxBytes), false);
-        await hasher.write(chunk);
-        controller.enqueue(chunk);
-      },
-      async flush() {
-        await hasher.close();
-      },
-    }),
-  );
-  const result = digest.digest.then((hash) => ({ bytes, sha256: toHex(hash) }));
-  return { stream, result, oversize: () => bytes > maxBytes };
+interface Copied {
+  bytes: number;
+  sha256: string;
 }
 
 /**
- * Uploads a stream of unknown length in parts of exactly PART_BYTES (R2 wants every part but the
- * last to have the same size), whatever sizes its chunks come in: each part is cut from the
- * chunks and the remainder carried into the next, so at most one part is held at a time.
- * Nothing is visible until the upload completes.
+ * Hands `body` to `write` piece by piece (see pieces), counting its bytes (failing past
+ * `maxBytes`) and hashing them with SHA-256 on the way. `write` must be done with a piece when
+ * its promise settles: the next piece is read into the same memory.
+ */
+async function copyHashed(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  write: (piece: Uint8Array) => Promise<void>,
+): Promise<Copied> {
+  const digest = new crypto.DigestStream("SHA-256");
+  const hasher = digest.getWriter();
+  let bytes = 0;
+  for await (const piece of pieces(body)) {
+    bytes += piece.byteLength;
+    if (bytes > maxBytes) throw new ArchiveError(tooLarge(maxBytes), false);
+    await hasher.write(piece);
+    await write(piece);
+  }
+  await hasher.close();
+  return { bytes, sha256: toHex(await digest.digest) };
+}
+
+/**
+ * The bytes of `body` in pieces: READ_BYTES at a time into one buffer, used again for each
+ * piece, where the stream fills a buffer it is given (a byte stream, as every fetched body is);
+ * else its chunks as they come. A piece is good until the next one is asked for. Stopping
+ * early cancels the body.
+ */
+async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream (one made in JavaScript, say): read as it comes.
+    const reader = body.getReader();
+    let finished = false;
+    try {
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        yield read.value;
+      }
+      finished = true;
+    } finally {
+      if (!finished) await reader.cancel().catch(() => {});
+    }
+    return;
+  }
+  let finished = false;
+  try {
+    let buffer = new ArrayBuffer(READ_BYTES);
+    for (;;) {
+      const { done, value } = await byob.readAtLeast(READ_BYTES, new Uint8Array(buffer));
+      if (value === undefined) break;
+      if (value.byteLength > 0) yield value;
+      if (done) break;
+      buffer = value.buffer as ArrayBuffer;
+    }
+    finished = true;
+  } finally {
+    if (!finished) await byob.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Stores `body`, of exactly `length` bytes (FixedLengthStream fails the put otherwise), in one
+ * put as it is read. Each piece is written once R2 has taken the one before: at most one piece
+ * is held at a time.
+ */
+async function putWhole(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array>,
+  length: number,
+  maxBytes: number,
+  httpMetadata: R2HTTPMetadata,
+): Promise<Copied> {
+  const { readable, writable } = new FixedLengthStream(length);
+  const stored = bucket.put(key, readable, { httpMetadata });
+  // Awaited below; a put that fails meanwhile fails the next write, and the copy with it.
+  stored.catch(() => {});
+  const writer = writable.getWriter();
+  try {
+    const copied = await copyHashed(body, maxBytes, (piece) => writer.write(piece));
+    await writer.close();
+    await stored;
+    return copied;
+  } catch (err) {
+    // Nothing is stored: the put fails with the aborted stream.
+    await writer.abort(err).catch(() => {});
+    await stored.catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Stores `body`, of unknown length, in a multipart upload of parts of exactly PART_BYTES (R2
+ * wants every part but the last to have the same size), whatever sizes its pieces come in: each
+ * part is cut from the pieces and the remainder carried into the next, so at most one part is
+ * held at a time. Nothing is visible until the upload completes.
  */
 async function putMultipart(
   bucket: R2Bucket,
   key: string,
-  stream: ReadableStream<Uint8Array>,
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
   httpMetadata: R2HTTPMetadata,
-): Promise<void> {
+): Promise<Copied> {
   const upload = await bucket.createMultipartUpload(key, { httpMetadata });
   try {
     const parts: R2UploadedPart[] = [];
@@ -191,20 +259,18 @@ async function putMultipart(
       parts.push(await upload.uploadPart(parts.length + 1, bytes));
       filled = 0;
     };
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      for (let offset = 0; offset < value.byteLength; ) {
-        const take = Math.min(PART_BYTES - filled, value.byteLength - offset);
-        part.set(value.subarray(offset, offset + take), filled);
+    const copied = await copyHashed(body, maxBytes, async (piece) => {
+      for (let offset = 0; offset < piece.byteLength; ) {
+        const take = Math.min(PART_BYTES - filled, piece.byteLength - offset);
+        part.set(piece.subarray(offset, offset + take), filled);
         filled += take;
         offset += take;
         if (filled === PART_BYTES) await flush(part);
       }
-    }
+    });
     if (filled > 0 || parts.length === 0) await flush(part.subarray(0, filled));
     await upload.complete(parts);
+    return copied;
   } catch (err) {
     await upload.abort().catch(() => {});
     throw err;
