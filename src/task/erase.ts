@@ -149,8 +149,11 @@ export class TaskErasure {
     // again (a late redelivery records it afresh): it needs its tables before anything else.
     migrate(this.#storage.sql);
     this.#pending = false;
-    // deleteAll() removes the alarm too at this compatibility date; this makes sure of it.
-    await this.#storage.deleteAlarm();
+    // deleteAll() removes the alarm too at this compatibility date; this makes sure of it. Should
+    // it fail, the task is erased all the same: an alarm left behind finds nothing to do.
+    await this.#storage.deleteAlarm().catch((err: unknown) => {
+      console.error("removing an erased task's alarm failed", errorText(err));
+    });
     return "erased";
   }
 }
