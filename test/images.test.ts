@@ -53,6 +53,7 @@ function withLength(response: Response, length: number): Response {
 /** A PNG signature followed by random bytes. */
 function randomImage(size: number): Uint8Array {
   const bytes = pngBytes(size);
+  // getRandomValues fills at most 64 KiB per call.
   for (let i = 8; i < size; i += 65_536) {
     crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65_536)));
   }
@@ -83,16 +84,19 @@ describe("archiveImage", () => {
     );
   });
 
-  it("copies a large source a piece at a time, every piece whole, with or without content-length", async () => {
+  it("stores 5 MiB byte for byte, read through one reused buffer or chunk by chunk", async () => {
     const taskId = newTaskId();
-    // Random bytes: a piece read into memory still in use would show as a different SHA-256.
+    // Random bytes: with a constant fill, a piece overwritten before R2 read it would look the same.
     const bytes = randomImage(5 * 1024 * 1024 + 4_321);
     const sha256 = await sha256Hex(bytes);
     const sources: Array<[string, () => Response]> = [
-      // A byte stream, as every fetched body is: read a MiB at a time into one buffer.
+      // A byte stream (as every fetched body is), with a content-length: one put, read a MiB
+      // at a time into one buffer.
       ["main", () => png(bytes)],
+      // A byte stream without a content-length: a multipart upload, read the same way.
       ["1", () => new Response(bytes, { headers: { "content-type": "image/png" } })],
-      // A stream made in JavaScript, with a content-length: read as its chunks come.
+      // A stream made in JavaScript, with a content-length: one put, read chunk by chunk. (Such
+      // a stream without one is the multipart tests below.)
       ["2", () => withLength(chunked(bytes, "image/png", [65_536, 1_000_003, 17]), bytes.length)],
     ];
     for (const [slot, respond] of sources) {
@@ -103,8 +107,66 @@ describe("archiveImage", () => {
       });
       expect(result).toMatchObject({ ok: true, bytes: bytes.length, sha256 });
       const stored = await storedBytes(`tasks/${taskId}/${slot}.png`);
+      expect(stored).not.toBeNull();
       expect(await sha256Hex(stored ?? new Uint8Array())).toBe(sha256);
     }
+  });
+
+  it("refuses a body that is empty or does not match its content-length, and stores nothing", async () => {
+    const taskId = newTaskId();
+    const bytes = randomImage(3 * 1024 * 1024);
+    const cases: Array<[string, () => Response, string]> = [
+      ["main", () => withLength(new Response(bytes), bytes.length + 10), "fewer bytes"],
+      ["1", () => withLength(new Response(bytes), bytes.length - 10), "more bytes"],
+      ["2", () => withLength(new Response(bytes), 0), "empty body"],
+      ["3", () => new Response(new Uint8Array(0)), "empty body"],
+      ["4", () => chunked(new Uint8Array(0)), "empty body"],
+    ];
+    for (const [slot, respond, error] of cases) {
+      const url = serveImage(`/${taskId}/${slot}`, () => {
+        const response = respond();
+        const headers = new Headers(response.headers);
+        headers.set("content-type", "image/png");
+        return new Response(response.body, { headers });
+      });
+      const result = await archiveImage(env.IMAGES, taskId, slot, url, {
+        ...limits,
+        maxBytes: 8 * 1024 * 1024,
+      });
+      expect(result, slot).toMatchObject({ ok: false, error: expect.stringContaining(error) });
+    }
+    expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
+  });
+
+  it("says R2 failed, and returns, when a put fails or hangs in the middle of a copy", async () => {
+    const taskId = newTaskId();
+    const bytes = randomImage(3 * 1024 * 1024);
+    const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
+    // A put that reads one piece, then fails without cancelling its stream: the copy's next
+    // write would wait for ever.
+    const failing = {
+      put: async (_key: string, stream: ReadableStream<Uint8Array>) => {
+        const reader = stream.getReader();
+        await reader.read();
+        reader.releaseLock();
+        throw new Error("R2 went away");
+      },
+    } as unknown as R2Bucket;
+    const big = { ...limits, maxBytes: 8 * 1024 * 1024 };
+    expect(await archiveImage(failing, taskId, "main", url, big)).toMatchObject({
+      ok: false,
+      retryable: true,
+      error: "storing in R2 failed: R2 went away",
+    });
+    // A put that never reads nor settles: the copy's time limit ends it.
+    const hung = { put: () => new Promise(() => {}) } as unknown as R2Bucket;
+    expect(await archiveImage(hung, taskId, "main", url, { ...big, timeoutMs: 300 })).toMatchObject(
+      {
+        ok: false,
+        retryable: true,
+        error: expect.stringContaining("within 300 ms"),
+      },
+    );
   });
 
   it("streams a source without content-length through a multipart upload", async () => {

@@ -1,0 +1,232 @@
+// Storing an image's bytes in R2 as they arrive: counted and hashed on the way, holding one piece
+// (or, for a source of unknown length, one multipart part) in memory at a time. Nothing is
+// visible in R2 unless every byte was stored.
+import { toHex } from "../lib/bytes";
+
+/** A copy that failed for a reason said as it is; `retryable` when trying again may help. */
+export class ArchiveError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** Part size for sources that send no content-length: the most a copy holds at once. */
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Bytes read per step from a byte stream (every fetched body is one): one trip through
+ * JavaScript per MiB rather than one per network chunk of a few KiB.
+ */
+const READ_BYTES = 1024 * 1024;
+
+export interface Stored {
+  bytes: number;
+  sha256: string;
+}
+
+export interface StoreOptions {
+  /** The body's declared length; null when it declared none. */
+  length: number | null;
+  maxBytes: number;
+  httpMetadata: R2HTTPMetadata;
+}
+
+/** Hands the body to `write` piece by piece, and says how many bytes it had, and their hash. */
+type Copy = (write: (piece: Uint8Array) => Promise<void>) => Promise<Stored>;
+
+/**
+ * Stores `body` at `key`: in one put when its length is declared (it must have exactly that
+ * many bytes), else in a multipart upload. A body that is empty or larger than `maxBytes` is
+ * refused. The body is cancelled if the copy stops before its end.
+ */
+export async function storeStreamed(
+  bucket: R2Bucket,
+  key: string,
+  body: ReadableStream<Uint8Array> | null,
+  { length, maxBytes, httpMetadata }: StoreOptions,
+): Promise<Stored> {
+  if (body === null) throw emptyBody();
+  const copy: Copy = (write) => copyHashed(body, maxBytes, write);
+  try {
+    if (length === 0) throw emptyBody();
+    if (length !== null && length > maxBytes) throw tooLarge(maxBytes);
+    return length === null
+      ? await putMultipart(bucket, key, httpMetadata, copy)
+      : await putWhole(bucket, key, length, httpMetadata, copy);
+  } catch (err) {
+    // Unread (refused, or R2 failed first): cancelled here. Being read: by its reader already.
+    await body.cancel().catch(() => {});
+    throw err;
+  }
+}
+
+function tooLarge(maxBytes: number): ArchiveError {
+  return new ArchiveError(`larger than MAX_IMAGE_BYTES (${maxBytes} bytes)`, false);
+}
+
+function emptyBody(): ArchiveError {
+  return new ArchiveError("the image host sent an empty body", true);
+}
+
+/** `work`, with a failure of R2 said as one (not as a failure of the image host). */
+async function inR2<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new ArchiveError(`storing in R2 failed: ${message.slice(0, 120)}`, true);
+  }
+}
+
+/**
+ * Hands `body` to `write` piece by piece (see pieces), counting its bytes (failing past
+ * `maxBytes`, or when there are none) and hashing them with SHA-256 on the way. `write` must
+ * be done with a piece when its promise settles: the next piece is read into the same memory.
+ */
+async function copyHashed(
+  body: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  write: (piece: Uint8Array) => Promise<void>,
+): Promise<Stored> {
+  const digest = new crypto.DigestStream("SHA-256");
+  const hasher = digest.getWriter();
+  let bytes = 0;
+  for await (const piece of pieces(body)) {
+    bytes += piece.byteLength;
+    if (bytes > maxBytes) throw tooLarge(maxBytes);
+    await hasher.write(piece);
+    await write(piece);
+  }
+  if (bytes === 0) throw emptyBody();
+  await hasher.close();
+  return { bytes, sha256: toHex(await digest.digest) };
+}
+
+/**
+ * The bytes of `body` in pieces (see readerOf). A piece is good until the next one is asked
+ * for. Stopping early cancels the body.
+ */
+async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = readerOf(body);
+  let buffer = new ArrayBuffer(READ_BYTES);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read(buffer);
+      // A byte stream's last read gives back an empty view; only a cancelled one gives none.
+      if (value !== undefined && value.byteLength > 0) yield value;
+      if (done || value === undefined) return;
+      // A byte stream's read took the buffer given to it: this is the same memory, given back.
+      buffer = value.buffer as ArrayBuffer;
+    }
+  } finally {
+    // Nothing happens to a body that has ended.
+    await reader.cancel().catch(() => {});
+  }
+}
+
+interface PieceReader {
+  read(buffer: ArrayBuffer): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+}
+
+/**
+ * Reads a byte stream READ_BYTES at a time into the buffer it is given (`readAtLeast`, a
+ * Workers extension, fills it unless the body ends); any other stream (one made in
+ * JavaScript) in its chunks as they come, without the buffer.
+ */
+function readerOf(body: ReadableStream<Uint8Array>): PieceReader {
+  try {
+    const byob = body.getReader({ mode: "byob" });
+    return {
+      read: (buffer) => byob.readAtLeast(READ_BYTES, new Uint8Array(buffer)),
+      cancel: () => byob.cancel(),
+    };
+  } catch {
+    const reader = body.getReader();
+    return { read: () => reader.read(), cancel: () => reader.cancel() };
+  }
+}
+
+/**
+ * Stores a body of exactly `length` bytes in one put, as it is read: each piece is written
+ * once R2 has read the one before (a FixedLengthStream's write settles only then), so one piece
+ * is held at a time.
+ */
+async function putWhole(
+  bucket: R2Bucket,
+  key: string,
+  length: number,
+  httpMetadata: R2HTTPMetadata,
+  copy: Copy,
+): Promise<Stored> {
+  const { readable, writable } = new FixedLengthStream(length);
+  const stored = inR2(bucket.put(key, readable, { httpMetadata }));
+  // Rejects when the put fails and never settles otherwise: a put that fails may leave a write
+  // waiting for ever, so every write and the close are raced with it.
+  const failed = stored.then(() => new Promise<never>(() => {}));
+  failed.catch(() => {});
+  const writer = writable.getWriter();
+  try {
+    let written = 0;
+    const copied = await copy(async (piece) => {
+      written += piece.byteLength;
+      if (written > length) {
+        throw new ArchiveError("the image host sent more bytes than its content-length", true);
+      }
+      await Promise.race([writer.write(piece), failed]);
+    });
+    if (copied.bytes < length) {
+      throw new ArchiveError("the image host sent fewer bytes than its content-length", true);
+    }
+    await Promise.race([writer.close(), failed]);
+    await stored;
+    return copied;
+  } catch (err) {
+    // The put fails with the aborted stream, so nothing is stored. Not awaited: a failed put
+    // may never read what waits to be written.
+    void writer.abort(err).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Stores a body of unknown length in a multipart upload of parts of exactly PART_BYTES (R2
+ * wants every part but the last to have the same size), whatever sizes its pieces come in: each
+ * part is cut from the pieces and the remainder carried into the next, so one part is held at a
+ * time. Nothing is visible until the upload completes.
+ */
+async function putMultipart(
+  bucket: R2Bucket,
+  key: string,
+  httpMetadata: R2HTTPMetadata,
+  copy: Copy,
+): Promise<Stored> {
+  const upload = await inR2(bucket.createMultipartUpload(key, { httpMetadata }));
+  try {
+    const parts: R2UploadedPart[] = [];
+    const part = new Uint8Array(PART_BYTES);
+    let filled = 0;
+    const flush = async (bytes: Uint8Array) => {
+      parts.push(await inR2(upload.uploadPart(parts.length + 1, bytes)));
+      filled = 0;
+    };
+    const copied = await copy(async (piece) => {
+      for (let offset = 0; offset < piece.byteLength; ) {
+        const take = Math.min(PART_BYTES - filled, piece.byteLength - offset);
+        part.set(piece.subarray(offset, offset + take), filled);
+        filled += take;
+        offset += take;
+        if (filled === PART_BYTES) await flush(part);
+      }
+    });
+    if (filled > 0) await flush(part.subarray(0, filled));
+    await inR2(upload.complete(parts));
+    return copied;
+  } catch (err) {
+    await upload.abort().catch(() => {});
+    throw err;
+  }
+}
