@@ -43,10 +43,11 @@ function chunked(
   return new Response(stream, { headers: { "content-type": contentType } });
 }
 
-/** `response` with a content-length header of `length`. */
-function withLength(response: Response, length: number): Response {
+/** `response` with a content-length header of `length`, and content-type image/png. */
+function withLength(response: Response, length: number | string): Response {
   const headers = new Headers(response.headers);
   headers.set("content-length", String(length));
+  headers.set("content-type", "image/png");
   return new Response(response.body, { headers });
 }
 
@@ -98,6 +99,8 @@ describe("archiveImage", () => {
       // A stream made in JavaScript, with a content-length: one put, read chunk by chunk. (Such
       // a stream without one is the multipart tests below.)
       ["2", () => withLength(chunked(bytes, "image/png", [65_536, 1_000_003, 17]), bytes.length)],
+      // A content-length that is not a plain number counts as none (Number() reads "0x10" as 16).
+      ["3", () => withLength(new Response(bytes), "0x10")],
     ];
     for (const [slot, respond] of sources) {
       const url = serveImage(`/${taskId}/${slot}`, respond);
@@ -115,25 +118,33 @@ describe("archiveImage", () => {
   it("refuses a body that is empty or does not match its content-length, and stores nothing", async () => {
     const taskId = newTaskId();
     const bytes = randomImage(3 * 1024 * 1024);
+    const empty = new Uint8Array(0);
     const cases: Array<[string, () => Response, string]> = [
-      ["main", () => withLength(new Response(bytes), bytes.length + 10), "fewer bytes"],
-      ["1", () => withLength(new Response(bytes), bytes.length - 10), "more bytes"],
-      ["2", () => withLength(new Response(bytes), 0), "empty body"],
-      ["3", () => new Response(new Uint8Array(0)), "empty body"],
-      ["4", () => chunked(new Uint8Array(0)), "empty body"],
+      [
+        "declares more than it sends",
+        () => withLength(new Response(bytes), bytes.length + 10),
+        "fewer bytes",
+      ],
+      [
+        "declares less than it sends",
+        () => withLength(new Response(bytes), bytes.length - 10),
+        "more bytes",
+      ],
+      ["declares 0 and sends bytes", () => withLength(new Response(bytes), 0), "empty body"],
+      [
+        "no bytes and no content-length",
+        () => new Response(empty, { headers: { "content-type": "image/png" } }),
+        "empty body",
+      ],
+      ["a stream of unknown length with no bytes", () => chunked(empty), "empty body"],
     ];
-    for (const [slot, respond, error] of cases) {
-      const url = serveImage(`/${taskId}/${slot}`, () => {
-        const response = respond();
-        const headers = new Headers(response.headers);
-        headers.set("content-type", "image/png");
-        return new Response(response.body, { headers });
-      });
-      const result = await archiveImage(env.IMAGES, taskId, slot, url, {
+    for (const [index, [what, respond, error]] of cases.entries()) {
+      const url = serveImage(`/${taskId}/${index}`, respond);
+      const result = await archiveImage(env.IMAGES, taskId, String(index), url, {
         ...limits,
         maxBytes: 8 * 1024 * 1024,
       });
-      expect(result, slot).toMatchObject({ ok: false, error: expect.stringContaining(error) });
+      expect(result, what).toMatchObject({ ok: false, error: expect.stringContaining(error) });
     }
     expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
   });
@@ -158,15 +169,36 @@ describe("archiveImage", () => {
       retryable: true,
       error: "storing in R2 failed: R2 went away",
     });
-    // A put that never reads nor settles: the copy's time limit ends it.
+    // A put that never reads nor settles: the copy's time limit ends it, without blaming the host.
     const hung = { put: () => new Promise(() => {}) } as unknown as R2Bucket;
-    expect(await archiveImage(hung, taskId, "main", url, { ...big, timeoutMs: 300 })).toMatchObject(
-      {
-        ok: false,
-        retryable: true,
-        error: expect.stringContaining("within 300 ms"),
-      },
-    );
+    const quick = { ...big, timeoutMs: 300 };
+    expect(await archiveImage(hung, taskId, "main", url, quick)).toMatchObject({
+      ok: false,
+      retryable: true,
+      error: "the copy did not finish within 300 ms",
+    });
+  });
+
+  it("says R2 failed, and aborts the upload, when a part of a multipart upload fails", async () => {
+    const taskId = newTaskId();
+    const bytes = randomImage(9 * 1024 * 1024);
+    const url = serveImage(`/${taskId}/main`, () => chunked(bytes, "image/png"));
+    let aborted = false;
+    const failing = {
+      createMultipartUpload: async () => ({
+        uploadPart: async () => {
+          throw new Error("part lost");
+        },
+        complete: async () => ({}),
+        abort: async () => {
+          aborted = true;
+        },
+      }),
+    } as unknown as R2Bucket;
+    expect(
+      await archiveImage(failing, taskId, "main", url, { ...limits, maxBytes: 16 * 1024 * 1024 }),
+    ).toMatchObject({ ok: false, retryable: true, error: "storing in R2 failed: part lost" });
+    expect(aborted).toBe(true);
   });
 
   it("streams a source without content-length through a multipart upload", async () => {

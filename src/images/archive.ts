@@ -1,14 +1,14 @@
 // Copying one result image from GoAPI's host into R2: which URLs are fetched (allowed hosts, every
-// redirect checked), what is taken (images only, within MAX_IMAGE_BYTES and the time limit), and
-// what a failure says. ./store streams the bytes into R2.
-import { describeFetchError } from "../lib/fetch-errors";
+// redirect checked), what is taken (images only, within the time limit), and what a failed fetch
+// says. ./store streams the bytes into R2, within MAX_IMAGE_BYTES, and says what failed there.
+import { describeFetchError, formatDuration } from "../lib/fetch-errors";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
-import { ArchiveError, storeStreamed } from "./store";
+import { ArchiveError, declaredLength, storeStreamed } from "./store";
 
 export interface ArchiveLimits {
   hosts: readonly string[];
   maxBytes: number;
-  /** Whole-copy time limit (headers and body). */
+  /** Whole-copy time limit (the fetch, its body and the writes to R2). */
   timeoutMs: number;
 }
 
@@ -45,13 +45,17 @@ export async function archiveImage(
       throw new ArchiveError(`not an image: ${host} sent ${type.slice(0, 60)}`, false);
     }
     name = `${slot}.${kind.extension}`;
-    const declared = response.headers.get("content-length");
     const stored = storeStreamed(bucket, imageKey(taskId, name), response.body, {
-      length: declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : null,
+      length: declaredLength(response.headers),
       maxBytes: limits.maxBytes,
       httpMetadata: { contentType: kind.contentType },
     });
-    const { bytes, sha256 } = await beforeAbort(stored, signal);
+    const { bytes, sha256 } = await beforeAbort(stored, signal).catch((err: unknown) => {
+      // Past the headers, the time can run out reading the host or writing to R2: say neither.
+      if (!signal.aborted) throw err;
+      const limit = formatDuration(limits.timeoutMs);
+      throw new ArchiveError(`the copy did not finish within ${limit}`, true);
+    });
     return { ok: true, name, contentType: kind.contentType, bytes, sha256 };
   } catch (err) {
     if (err instanceof ArchiveError)

@@ -1,6 +1,6 @@
-// Storing an image's bytes in R2 as they arrive: counted and hashed on the way, holding one piece
-// (or, for a source of unknown length, one multipart part) in memory at a time. Nothing is
-// visible in R2 unless every byte was stored.
+// Storing an image's bytes in R2 as they arrive: counted and hashed on the way, holding one 1 MiB
+// piece in memory at a time, plus one 8 MiB part for a source of unknown length. Nothing is
+// visible in R2 unless every byte was stored. What went wrong while storing is said here.
 import { toHex } from "../lib/bytes";
 
 /** A copy that failed for a reason said as it is; `retryable` when trying again may help. */
@@ -13,8 +13,8 @@ export class ArchiveError extends Error {
   }
 }
 
-/** Part size for sources that send no content-length: the most a copy holds at once. */
-export const PART_BYTES = 8 * 1024 * 1024;
+/** Part size for sources that send no content-length. */
+const PART_BYTES = 8 * 1024 * 1024;
 
 /**
  * Bytes read per step from a byte stream (every fetched body is one): one trip through
@@ -28,7 +28,7 @@ export interface Stored {
 }
 
 export interface StoreOptions {
-  /** The body's declared length; null when it declared none. */
+  /** The body's declared length (see declaredLength); null when it declared none. */
   length: number | null;
   maxBytes: number;
   httpMetadata: R2HTTPMetadata;
@@ -57,10 +57,17 @@ export async function storeStreamed(
       ? await putMultipart(bucket, key, httpMetadata, copy)
       : await putWhole(bucket, key, length, httpMetadata, copy);
   } catch (err) {
-    // Unread (refused, or R2 failed first): cancelled here. Being read: by its reader already.
+    // If the copy never started (refused, or R2 failed first), the body is unread: cancelled
+    // here. Once started, pieces() has cancelled it already.
     await body.cancel().catch(() => {});
     throw err;
   }
+}
+
+/** A content-length header's value, or null when there is none or it is not a plain number. */
+export function declaredLength(headers: Headers): number | null {
+  const declared = headers.get("content-length");
+  return declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : null;
 }
 
 function tooLarge(maxBytes: number): ArchiveError {
@@ -122,7 +129,7 @@ async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Ar
       buffer = value.buffer as ArrayBuffer;
     }
   } finally {
-    // Nothing happens to a body that has ended.
+    // Cancelling a body that has ended does nothing.
     await reader.cancel().catch(() => {});
   }
 }
@@ -163,11 +170,11 @@ async function putWhole(
   copy: Copy,
 ): Promise<Stored> {
   const { readable, writable } = new FixedLengthStream(length);
-  const stored = inR2(bucket.put(key, readable, { httpMetadata }));
+  const put = inR2(bucket.put(key, readable, { httpMetadata }));
   // Rejects when the put fails and never settles otherwise: a put that fails may leave a write
   // waiting for ever, so every write and the close are raced with it.
-  const failed = stored.then(() => new Promise<never>(() => {}));
-  failed.catch(() => {});
+  const putFailure = put.then(() => new Promise<never>(() => {}));
+  putFailure.catch(() => {});
   const writer = writable.getWriter();
   try {
     let written = 0;
@@ -176,13 +183,13 @@ async function putWhole(
       if (written > length) {
         throw new ArchiveError("the image host sent more bytes than its content-length", true);
       }
-      await Promise.race([writer.write(piece), failed]);
+      await Promise.race([writer.write(piece), putFailure]);
     });
     if (copied.bytes < length) {
       throw new ArchiveError("the image host sent fewer bytes than its content-length", true);
     }
-    await Promise.race([writer.close(), failed]);
-    await stored;
+    await Promise.race([writer.close(), putFailure]);
+    await put;
     return copied;
   } catch (err) {
     // The put fails with the aborted stream, so nothing is stored. Not awaited: a failed put

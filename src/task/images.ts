@@ -8,8 +8,9 @@ import { fallbackName } from "../images/sources";
 import type { ImageRow } from "./schema";
 
 /**
- * Copies run at once per task: a copy holds at most one 8 MiB part in memory, and an isolate
- * has 128 MB, so four leave room where seventeen (a grid and 16 tiles) would not.
+ * Copies run at once per task: a copy holds at most 9 MiB in memory (one 8 MiB part and the
+ * 1 MiB it reads into), and an isolate has 128 MB, so four leave room where seventeen (a grid
+ * and 16 tiles) would not.
  */
 const COPIES_AT_ONCE = 4;
 
