@@ -1,14 +1,19 @@
 // Copying one result image from GoAPI's host into R2: which URLs are fetched (allowed hosts, every
-// redirect checked), what is taken (images only, within the time limit), and what a failed fetch
-// says. ./store streams the bytes into R2, within MAX_IMAGE_BYTES, and says what failed there.
-import { describeFetchError, formatDuration } from "../lib/fetch-errors";
+// redirect checked), what is taken (images only, fetched within the time limit), and what a
+// failed fetch says. ./store streams the bytes into R2, within MAX_IMAGE_BYTES, and says what
+// failed there.
+import { describeFetchError } from "../lib/fetch-errors";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
 import { ArchiveError, declaredLength, storeStreamed } from "./store";
 
 export interface ArchiveLimits {
   hosts: readonly string[];
   maxBytes: number;
-  /** Whole-copy time limit (the fetch, its body and the writes to R2). */
+  /**
+   * Time limit for the fetch, headers and body. R2 is not timed here: a copy whose bytes were
+   * all read waits for R2 to store them or fail, so that a put still under way when the copy
+   * gave up can never land after it (after an erasure, say).
+   */
   timeoutMs: number;
 }
 
@@ -45,16 +50,10 @@ export async function archiveImage(
       throw new ArchiveError(`not an image: ${host} sent ${type.slice(0, 60)}`, false);
     }
     name = `${slot}.${kind.extension}`;
-    const stored = storeStreamed(bucket, imageKey(taskId, name), response.body, {
+    const { bytes, sha256 } = await storeStreamed(bucket, imageKey(taskId, name), response.body, {
       length: declaredLength(response.headers),
       maxBytes: limits.maxBytes,
       httpMetadata: { contentType: kind.contentType },
-    });
-    const { bytes, sha256 } = await beforeAbort(stored, signal).catch((err: unknown) => {
-      // Past the headers, the time can run out reading the host or writing to R2: say neither.
-      if (!signal.aborted) throw err;
-      const limit = formatDuration(limits.timeoutMs);
-      throw new ArchiveError(`the copy did not finish within ${limit}`, true);
     });
     return { ok: true, name, contentType: kind.contentType, bytes, sha256 };
   } catch (err) {
@@ -67,20 +66,6 @@ export async function archiveImage(
       retryable: true,
     };
   }
-}
-
-/**
- * `work`, unless `signal` aborts first: the copy's time limit covers R2 too, which does not see
- * the signal. Work left behind settles on its own (a hung put stores nothing).
- */
-function beforeAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => {});
-  return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(signal.reason);
-    if (signal.aborted) stop();
-    signal.addEventListener("abort", stop, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", stop));
-  });
 }
 
 function hostOf(url: string): string {

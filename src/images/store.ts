@@ -64,10 +64,16 @@ export async function storeStreamed(
   }
 }
 
-/** A content-length header's value, or null when there is none or it is not a plain number. */
+/**
+ * The body's length as its headers declare it, or null: when there is no content-length, when
+ * it is not a plain number, or when the body was encoded (gzip, say): the runtime decodes it,
+ * and the header still gives the encoded length.
+ */
 export function declaredLength(headers: Headers): number | null {
+  const encoding = headers.get("content-encoding")?.trim().toLowerCase() ?? "identity";
   const declared = headers.get("content-length");
-  return declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : null;
+  if (encoding !== "identity" || declared === null || !/^\d{1,15}$/.test(declared)) return null;
+  return Number(declared);
 }
 
 function tooLarge(maxBytes: number): ArchiveError {
@@ -233,7 +239,8 @@ async function putMultipart(
     await inR2(upload.complete(parts));
     return copied;
   } catch (err) {
-    await upload.abort().catch(() => {});
+    // Not awaited: an abort that hangs must not hold up the copy's own error.
+    void upload.abort().catch(() => {});
     throw err;
   }
 }
