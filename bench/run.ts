@@ -36,7 +36,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const COST_TASKS = Number(process.env.BENCH_COST_TASKS ?? 5);
 const CONNECTIONS = 10;
 const MB = 1024 * 1024;
-/** midhook's multipart part size (PART_BYTES in src/images/store.ts): the archive's memory bound. */
+/** midhook's multipart part size (PART_BYTES in src/images/store.ts): the goal's memory bound. */
 const PART_MIB = 8;
 /** BENCH_ONLY=ingest,storm,e2e,archive,cost,health runs some sections (all by default). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? "ingest,storm,e2e,archive,cost,health").split(","));

@@ -1,8 +1,8 @@
 // Copying one result image from GoAPI's host into R2: which URLs are fetched (allowed hosts, every
-// redirect checked), what is taken (images only, fetched within the time limit), and what a
-// failed fetch says. ./store streams the bytes into R2, within MAX_IMAGE_BYTES, and says what
-// failed there.
-import { describeFetchError } from "../lib/fetch-errors";
+// redirect checked), what is taken (images only, within the time limit), and what a failed
+// fetch says. ./store streams the bytes into R2, within MAX_IMAGE_BYTES, and says what failed
+// there.
+import { describeFetchError, formatDuration, isTimeoutError } from "../lib/fetch-errors";
 import { fallbackName, imageKey, imageKind, isAllowedImageUrl } from "./sources";
 import { ArchiveError, declaredLength, storeStreamed } from "./store";
 
@@ -10,9 +10,8 @@ export interface ArchiveLimits {
   hosts: readonly string[];
   maxBytes: number;
   /**
-   * Time limit for the fetch, headers and body. R2 is not timed here: a copy whose bytes were
-   * all read waits for R2 to store them or fail, so that a put still under way when the copy
-   * gave up can never land after it (after an erasure, say).
+   * Time limit for the copy: the fetch, its body, and each write to R2 (see StoreOptions.signal);
+   * not R2's last step, which the copy waits for.
    */
   timeoutMs: number;
 }
@@ -38,6 +37,8 @@ export async function archiveImage(
   let name = fallbackName(slot, sourceUrl);
   // The host being fetched, redirects included: what a failure names.
   let host = hostOf(sourceUrl);
+  // Whether the host answered with an image: time running out after that may be R2's.
+  let answered = false;
   try {
     const signal = AbortSignal.timeout(limits.timeoutMs);
     const { response, url } = await fetchAllowed(sourceUrl, limits.hosts, signal, (next) => {
@@ -50,15 +51,21 @@ export async function archiveImage(
       throw new ArchiveError(`not an image: ${host} sent ${type.slice(0, 60)}`, false);
     }
     name = `${slot}.${kind.extension}`;
+    answered = true;
     const { bytes, sha256 } = await storeStreamed(bucket, imageKey(taskId, name), response.body, {
       length: declaredLength(response.headers),
       maxBytes: limits.maxBytes,
       httpMetadata: { contentType: kind.contentType },
+      signal,
     });
     return { ok: true, name, contentType: kind.contentType, bytes, sha256 };
   } catch (err) {
     if (err instanceof ArchiveError)
       return { ok: false, name, error: err.message, retryable: err.retryable };
+    if (answered && isTimeoutError(err)) {
+      const error = `the copy did not finish within ${formatDuration(limits.timeoutMs)}`;
+      return { ok: false, name, error, retryable: true };
+    }
     return {
       ok: false,
       name,

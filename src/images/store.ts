@@ -32,6 +32,12 @@ export interface StoreOptions {
   length: number | null;
   maxBytes: number;
   httpMetadata: R2HTTPMetadata;
+  /**
+   * The copy's time limit. It ends a write R2 has not taken, after which the put can never
+   * complete; never the put's or upload's last step, which could still land after the copy
+   * was given up (after an erasure, say).
+   */
+  signal: AbortSignal;
 }
 
 /** Hands the body to `write` piece by piece, and says how many bytes it had, and their hash. */
@@ -46,16 +52,17 @@ export async function storeStreamed(
   bucket: R2Bucket,
   key: string,
   body: ReadableStream<Uint8Array> | null,
-  { length, maxBytes, httpMetadata }: StoreOptions,
+  { length, maxBytes, httpMetadata, signal }: StoreOptions,
 ): Promise<Stored> {
   if (body === null) throw emptyBody();
-  const copy: Copy = (write) => copyHashed(body, maxBytes, write);
+  const expired = whenAborted(signal);
+  const copy: Copy = (write) => copyHashed(body, { length, maxBytes }, write);
   try {
     if (length === 0) throw emptyBody();
     if (length !== null && length > maxBytes) throw tooLarge(maxBytes);
     return length === null
-      ? await putMultipart(bucket, key, httpMetadata, copy)
-      : await putWhole(bucket, key, length, httpMetadata, copy);
+      ? await putMultipart(bucket, key, httpMetadata, copy, expired)
+      : await putWhole(bucket, key, length, httpMetadata, copy, expired);
   } catch (err) {
     // If the copy never started (refused, or R2 failed first), the body is unread: cancelled
     // here. Once started, pieces() has cancelled it already.
@@ -84,6 +91,16 @@ function emptyBody(): ArchiveError {
   return new ArchiveError("the image host sent an empty body", true);
 }
 
+/** Rejects with the signal's reason once it aborts; never settles otherwise. */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  aborted.catch(() => {});
+  return aborted;
+}
+
 /** `work`, with a failure of R2 said as one (not as a failure of the image host). */
 async function inR2<T>(work: Promise<T>): Promise<T> {
   try {
@@ -95,13 +112,14 @@ async function inR2<T>(work: Promise<T>): Promise<T> {
 }
 
 /**
- * Hands `body` to `write` piece by piece (see pieces), counting its bytes (failing past
- * `maxBytes`, or when there are none) and hashing them with SHA-256 on the way. `write` must
- * be done with a piece when its promise settles: the next piece is read into the same memory.
+ * Hands `body` to `write` piece by piece (see pieces), counting its bytes and hashing them with
+ * SHA-256 on the way. Fails past `maxBytes`, for a body other than its declared `length`, and
+ * for one with no bytes. `write` must be done with a piece when its promise settles: the next
+ * piece is read into the same memory.
  */
 async function copyHashed(
   body: ReadableStream<Uint8Array>,
-  maxBytes: number,
+  { length, maxBytes }: Pick<StoreOptions, "length" | "maxBytes">,
   write: (piece: Uint8Array) => Promise<void>,
 ): Promise<Stored> {
   const digest = new crypto.DigestStream("SHA-256");
@@ -110,8 +128,17 @@ async function copyHashed(
   for await (const piece of pieces(body)) {
     bytes += piece.byteLength;
     if (bytes > maxBytes) throw tooLarge(maxBytes);
+    if (length !== null && bytes > length) {
+      throw new ArchiveError("the image host sent more bytes than its content-length", true);
+    }
     await hasher.write(piece);
     await write(piece);
+    // A declared length is the whole body (the runtime's HTTP client ends it there): nothing
+    // after the last byte is waited for, so nothing can fail the copy once R2 has every byte.
+    if (bytes === length) break;
+  }
+  if (length !== null && bytes < length) {
+    throw new ArchiveError("the image host sent fewer bytes than its content-length", true);
   }
   if (bytes === 0) throw emptyBody();
   await hasher.close();
@@ -166,7 +193,9 @@ function readerOf(body: ReadableStream<Uint8Array>): PieceReader {
 /**
  * Stores a body of exactly `length` bytes in one put, as it is read: each piece is written
  * once R2 has read the one before (a FixedLengthStream's write settles only then), so one piece
- * is held at a time.
+ * is held at a time. Until its last byte is written, giving up (a failed put, the time limit, a
+ * bad body) aborts the stream, and the put, short of bytes, never completes. The last piece may
+ * complete it, so that write is not given up at the time limit, and the put is awaited.
  */
 async function putWhole(
   bucket: R2Bucket,
@@ -174,11 +203,12 @@ async function putWhole(
   length: number,
   httpMetadata: R2HTTPMetadata,
   copy: Copy,
+  expired: Promise<never>,
 ): Promise<Stored> {
   const { readable, writable } = new FixedLengthStream(length);
   const put = inR2(bucket.put(key, readable, { httpMetadata }));
   // Rejects when the put fails and never settles otherwise: a put that fails may leave a write
-  // waiting for ever, so every write and the close are raced with it.
+  // waiting for ever, so the writes and the close are raced with it.
   const putFailure = put.then(() => new Promise<never>(() => {}));
   putFailure.catch(() => {});
   const writer = writable.getWriter();
@@ -186,20 +216,16 @@ async function putWhole(
     let written = 0;
     const copied = await copy(async (piece) => {
       written += piece.byteLength;
-      if (written > length) {
-        throw new ArchiveError("the image host sent more bytes than its content-length", true);
-      }
-      await Promise.race([writer.write(piece), putFailure]);
+      const last = written === length;
+      await Promise.race(
+        last ? [writer.write(piece), putFailure] : [writer.write(piece), putFailure, expired],
+      );
     });
-    if (copied.bytes < length) {
-      throw new ArchiveError("the image host sent fewer bytes than its content-length", true);
-    }
     await Promise.race([writer.close(), putFailure]);
     await put;
     return copied;
   } catch (err) {
-    // The put fails with the aborted stream, so nothing is stored. Not awaited: a failed put
-    // may never read what waits to be written.
+    // Not awaited: a failed put may never read what waits to be written.
     void writer.abort(err).catch(() => {});
     throw err;
   }
@@ -216,6 +242,7 @@ async function putMultipart(
   key: string,
   httpMetadata: R2HTTPMetadata,
   copy: Copy,
+  expired: Promise<never>,
 ): Promise<Stored> {
   const upload = await inR2(bucket.createMultipartUpload(key, { httpMetadata }));
   try {
@@ -223,7 +250,8 @@ async function putMultipart(
     const part = new Uint8Array(PART_BYTES);
     let filled = 0;
     const flush = async (bytes: Uint8Array) => {
-      parts.push(await inR2(upload.uploadPart(parts.length + 1, bytes)));
+      // Given up at the time limit, a part leaves an upload that is never completed.
+      parts.push(await Promise.race([inR2(upload.uploadPart(parts.length + 1, bytes)), expired]));
       filled = 0;
     };
     const copied = await copy(async (piece) => {

@@ -22,6 +22,6 @@ export function describeFetchError(err: unknown, host: string, timeoutMs: number
   return `could not reach ${host}: ${message.slice(0, 120)}`;
 }
 
-function formatDuration(ms: number): string {
+export function formatDuration(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
