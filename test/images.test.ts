@@ -196,6 +196,29 @@ describe("archiveImage", () => {
     expect(await env.IMAGES.head(`tasks/${taskId}/main.png`)).toBeNull();
   });
 
+  it("gives up, at the time limit, a multipart upload R2 does not start, and aborts it if it does", async () => {
+    const taskId = newTaskId();
+    const url = serveImage(`/${taskId}/main`, () => chunked(randomImage(1024 * 1024), "image/png"));
+    let aborted = false;
+    const late = {
+      createMultipartUpload: async () => {
+        await new Promise((done) => setTimeout(done, 500));
+        return {
+          abort: async () => {
+            aborted = true;
+          },
+        };
+      },
+    } as unknown as R2Bucket;
+    expect(await archiveImage(late, taskId, "main", url, { ...big, timeoutMs: 300 })).toEqual({
+      ok: false,
+      name: "main.png",
+      retryable: true,
+      error: "the copy did not finish within 300 ms",
+    });
+    await eventually(() => (aborted ? true : undefined), 2_000);
+  });
+
   it("never gives up the write of the last piece at the time limit: it may complete the put", async () => {
     const taskId = newTaskId();
     const bytes = randomImage(3 * 1024 * 1024);

@@ -162,8 +162,9 @@ async function* pieces(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Ar
       buffer = value.buffer as ArrayBuffer;
     }
   } finally {
-    // Cancelling a body that has ended does nothing.
-    await reader.cancel().catch(() => {});
+    // Cancelling a body that has ended does nothing. Not awaited: once the last declared byte
+    // is in, nothing more of the source is waited for.
+    void reader.cancel().catch(() => {});
   }
 }
 
@@ -195,7 +196,8 @@ function readerOf(body: ReadableStream<Uint8Array>): PieceReader {
  * once R2 has read the one before (a FixedLengthStream's write settles only then), so one piece
  * is held at a time. Until its last byte is written, giving up (a failed put, the time limit, a
  * bad body) aborts the stream, and the put, short of bytes, never completes. The last piece may
- * complete it, so that write is not given up at the time limit, and the put is awaited.
+ * complete it, so that write is not given up at the time limit, and the put is awaited; should
+ * the copy fail after it, the object the put stored is deleted.
  */
 async function putWhole(
   bucket: R2Bucket,
@@ -212,8 +214,8 @@ async function putWhole(
   const putFailure = put.then(() => new Promise<never>(() => {}));
   putFailure.catch(() => {});
   const writer = writable.getWriter();
+  let written = 0;
   try {
-    let written = 0;
     const copied = await copy(async (piece) => {
       written += piece.byteLength;
       const last = written === length;
@@ -225,8 +227,20 @@ async function putWhole(
     await put;
     return copied;
   } catch (err) {
-    // Not awaited: a failed put may never read what waits to be written.
-    void writer.abort(err).catch(() => {});
+    if (written === length) {
+      // R2 was given every byte and may store them whatever failed since: the put is waited
+      // for, and what it stored goes with the failed copy.
+      if (
+        await put.then(
+          () => true,
+          () => false,
+        )
+      )
+        await bucket.delete(key).catch(() => {});
+    } else {
+      // Not awaited: a failed put may never read what waits to be written.
+      void writer.abort(err).catch(() => {});
+    }
     throw err;
   }
 }
@@ -244,7 +258,12 @@ async function putMultipart(
   copy: Copy,
   expired: Promise<never>,
 ): Promise<Stored> {
-  const upload = await inR2(bucket.createMultipartUpload(key, { httpMetadata }));
+  const created = inR2(bucket.createMultipartUpload(key, { httpMetadata }));
+  // Given up at the time limit, an upload that starts later is aborted when it does.
+  const upload = await Promise.race([created, expired]).catch((err: unknown) => {
+    created.then((late) => late.abort()).catch(() => {});
+    throw err;
+  });
   try {
     const parts: R2UploadedPart[] = [];
     const part = new Uint8Array(PART_BYTES);
