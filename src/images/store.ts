@@ -34,8 +34,8 @@ export interface StoreOptions {
   httpMetadata: R2HTTPMetadata;
   /**
    * The copy's time limit. It ends a write R2 has not taken, after which the put can never
-   * complete; never the put's or upload's last step, which could still land after the copy
-   * was given up (after an erasure, say).
+   * complete; never the write of the last bytes, nor the put's or upload's last step, which
+   * could still land after the copy was given up (after an erasure, say).
    */
   signal: AbortSignal;
 }
