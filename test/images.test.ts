@@ -19,6 +19,26 @@ import { newTaskId, postWebhook, taskView } from "./support/requests";
 const limits = { hosts: ["images.test"], maxBytes: 1024 * 1024, timeoutMs: 10_000 };
 /** Limits for copies of a few MiB. */
 const big = { ...limits, maxBytes: 8 * 1024 * 1024 };
+/** The same, with a time limit a test can outlast. */
+const quick = { ...big, timeoutMs: 300 };
+/** What a copy of "main.png" cut by `quick`'s time limit says. */
+const timedOut = {
+  ok: false,
+  name: "main.png",
+  retryable: true,
+  error: "the copy did not finish within 300 ms",
+};
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
+
+/** A bucket that stores with `put` (and can do nothing else). */
+function bucketWith(
+  put: (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => Promise<unknown>,
+): R2Bucket {
+  return { put } as unknown as R2Bucket;
+}
 
 function png(bytes: Uint8Array, headers: Record<string, string> = {}): Response {
   return new Response(bytes, {
@@ -156,14 +176,12 @@ describe("archiveImage", () => {
     const url = serveImage(`/${taskId}/main.png`, () => png(randomImage(3 * 1024 * 1024)));
     // A put that reads one piece, then fails without cancelling its stream: the copy's next
     // write would wait for ever.
-    const failing = {
-      put: async (_key: string, stream: ReadableStream<Uint8Array>) => {
-        const reader = stream.getReader();
-        await reader.read();
-        reader.releaseLock();
-        throw new Error("R2 went away");
-      },
-    } as unknown as R2Bucket;
+    const failing = bucketWith(async (_key: string, stream: ReadableStream<Uint8Array>) => {
+      const reader = stream.getReader();
+      await reader.read();
+      reader.releaseLock();
+      throw new Error("R2 went away");
+    });
     expect(await archiveImage(failing, taskId, "main", url, big)).toMatchObject({
       ok: false,
       retryable: true,
@@ -176,23 +194,18 @@ describe("archiveImage", () => {
     const bytes = randomImage(3 * 1024 * 1024);
     const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
     // A put that reads one piece, stalls past the limit, then reads on and stores what it got.
-    const stalling = {
-      put: async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
+    const stalling = bucketWith(
+      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
         const reader = stream.getReader();
         await reader.read();
-        await new Promise((done) => setTimeout(done, 500));
+        await sleep(500);
         reader.releaseLock();
         const rest = await new Response(stream).arrayBuffer();
         return env.IMAGES.put(key, rest, options);
       },
-    } as unknown as R2Bucket;
-    expect(await archiveImage(stalling, taskId, "main", url, { ...big, timeoutMs: 300 })).toEqual({
-      ok: false,
-      name: "main.png",
-      retryable: true,
-      error: "the copy did not finish within 300 ms",
-    });
-    await new Promise((done) => setTimeout(done, 600));
+    );
+    expect(await archiveImage(stalling, taskId, "main", url, quick)).toEqual(timedOut);
+    await sleep(600);
     expect(await env.IMAGES.head(`tasks/${taskId}/main.png`)).toBeNull();
   });
 
@@ -202,7 +215,7 @@ describe("archiveImage", () => {
     let aborted = false;
     const late = {
       createMultipartUpload: async () => {
-        await new Promise((done) => setTimeout(done, 500));
+        await sleep(500);
         return {
           abort: async () => {
             aborted = true;
@@ -210,12 +223,7 @@ describe("archiveImage", () => {
         };
       },
     } as unknown as R2Bucket;
-    expect(await archiveImage(late, taskId, "main", url, { ...big, timeoutMs: 300 })).toEqual({
-      ok: false,
-      name: "main.png",
-      retryable: true,
-      error: "the copy did not finish within 300 ms",
-    });
+    expect(await archiveImage(late, taskId, "main", url, quick)).toEqual(timedOut);
     await eventually(() => (aborted ? true : undefined), 2_000);
   });
 
@@ -224,8 +232,8 @@ describe("archiveImage", () => {
     const bytes = randomImage(3 * 1024 * 1024);
     const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
     // Takes the first 2 MiB at once, then the last MiB only after the time limit.
-    const lateLast = {
-      put: async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
+    const lateLast = bucketWith(
+      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
         const reader = stream.getReader();
         const got: Uint8Array[] = [];
         let size = 0;
@@ -235,15 +243,17 @@ describe("archiveImage", () => {
           size += read.value.byteLength;
           if (size >= 2 * 1024 * 1024 && !waited) {
             waited = true;
-            await new Promise((done) => setTimeout(done, 500));
+            await sleep(500);
           }
         }
         return env.IMAGES.put(key, await new Blob(got).arrayBuffer(), options);
       },
-    } as unknown as R2Bucket;
-    expect(
-      await archiveImage(lateLast, taskId, "main", url, { ...big, timeoutMs: 300 }),
-    ).toMatchObject({ ok: true, bytes: bytes.length, sha256: await sha256Hex(bytes) });
+    );
+    expect(await archiveImage(lateLast, taskId, "main", url, quick)).toMatchObject({
+      ok: true,
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    });
     const stored = await storedBytes(`tasks/${taskId}/main.png`);
     expect(await sha256Hex(stored ?? new Uint8Array())).toBe(await sha256Hex(bytes));
   });
@@ -254,16 +264,18 @@ describe("archiveImage", () => {
     const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
     // Every byte read, R2 takes longer than the limit to store them: a copy given up then would
     // leave an object no row records (one an erasure in between would never remove).
-    const slow = {
-      put: async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
+    const slow = bucketWith(
+      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
         const read = await new Response(stream).arrayBuffer();
-        await new Promise((done) => setTimeout(done, 600));
+        await sleep(600);
         return env.IMAGES.put(key, read, options);
       },
-    } as unknown as R2Bucket;
-    expect(await archiveImage(slow, taskId, "main", url, { ...big, timeoutMs: 300 })).toMatchObject(
-      { ok: true, bytes: bytes.length, sha256: await sha256Hex(bytes) },
     );
+    expect(await archiveImage(slow, taskId, "main", url, quick)).toMatchObject({
+      ok: true,
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    });
     expect(await env.IMAGES.head(`tasks/${taskId}/main.png`)).not.toBeNull();
   });
 
