@@ -228,15 +228,15 @@ async function putWhole(
     return copied;
   } catch (err) {
     if (written === length) {
-      // R2 was given every byte and may store them whatever failed since: the put is waited
-      // for, and what it stored goes with the failed copy.
-      if (
-        await put.then(
-          () => true,
-          () => false,
-        )
-      )
-        await bucket.delete(key).catch(() => {});
+      // R2 was given every byte and may store them whatever failed since: the stream is ended
+      // (the close may not have been reached), the put waited for, and what it stored goes
+      // with the failed copy.
+      void writer.close().catch(() => {});
+      const landed = await put.then(
+        () => true,
+        () => false,
+      );
+      if (landed) await bucket.delete(key).catch(() => {});
     } else {
       // Not awaited: a failed put may never read what waits to be written.
       void writer.abort(err).catch(() => {});
