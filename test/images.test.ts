@@ -33,6 +33,13 @@ function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
 
+/** A new task's 3 MiB random main image, served by the fake image host with its length. */
+function servedImage(): { taskId: string; bytes: Uint8Array; url: string } {
+  const taskId = newTaskId();
+  const bytes = randomImage(3 * 1024 * 1024);
+  return { taskId, bytes, url: serveImage(`/${taskId}/main.png`, () => png(bytes)) };
+}
+
 /** A bucket that stores with `put` (and can do nothing else). */
 function bucketWith(
   put: (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => Promise<unknown>,
@@ -172,11 +179,10 @@ describe("archiveImage", () => {
   });
 
   it("says R2 failed when a put fails mid-copy", async () => {
-    const taskId = newTaskId();
-    const url = serveImage(`/${taskId}/main.png`, () => png(randomImage(3 * 1024 * 1024)));
+    const { taskId, url } = servedImage();
     // A put that reads one piece, then fails without cancelling its stream: the copy's next
     // write would wait for ever.
-    const failing = bucketWith(async (_key: string, stream: ReadableStream<Uint8Array>) => {
+    const failing = bucketWith(async (_key, stream) => {
       const reader = stream.getReader();
       await reader.read();
       reader.releaseLock();
@@ -190,20 +196,16 @@ describe("archiveImage", () => {
   });
 
   it("gives up, at the time limit, a put that stops reading, and nothing lands later", async () => {
-    const taskId = newTaskId();
-    const bytes = randomImage(3 * 1024 * 1024);
-    const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
+    const { taskId, url } = servedImage();
     // A put that reads one piece, stalls past the limit, then reads on and stores what it got.
-    const stalling = bucketWith(
-      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
-        const reader = stream.getReader();
-        await reader.read();
-        await sleep(500);
-        reader.releaseLock();
-        const rest = await new Response(stream).arrayBuffer();
-        return env.IMAGES.put(key, rest, options);
-      },
-    );
+    const stalling = bucketWith(async (key, stream, options) => {
+      const reader = stream.getReader();
+      await reader.read();
+      await sleep(500);
+      reader.releaseLock();
+      const rest = await new Response(stream).arrayBuffer();
+      return env.IMAGES.put(key, rest, options);
+    });
     expect(await archiveImage(stalling, taskId, "main", url, quick)).toEqual(timedOut);
     await sleep(600);
     expect(await env.IMAGES.head(`tasks/${taskId}/main.png`)).toBeNull();
@@ -228,27 +230,23 @@ describe("archiveImage", () => {
   });
 
   it("never gives up the write of the last piece at the time limit: it may complete the put", async () => {
-    const taskId = newTaskId();
-    const bytes = randomImage(3 * 1024 * 1024);
-    const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
+    const { taskId, bytes, url } = servedImage();
     // Takes the first 2 MiB at once, then the last MiB only after the time limit.
-    const lateLast = bucketWith(
-      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
-        const reader = stream.getReader();
-        const got: Uint8Array[] = [];
-        let size = 0;
-        let waited = false;
-        for (let read = await reader.read(); !read.done; read = await reader.read()) {
-          got.push(read.value.slice());
-          size += read.value.byteLength;
-          if (size >= 2 * 1024 * 1024 && !waited) {
-            waited = true;
-            await sleep(500);
-          }
+    const lateLast = bucketWith(async (key, stream, options) => {
+      const reader = stream.getReader();
+      const got: Uint8Array[] = [];
+      let size = 0;
+      let waited = false;
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        got.push(read.value.slice());
+        size += read.value.byteLength;
+        if (size >= 2 * 1024 * 1024 && !waited) {
+          waited = true;
+          await sleep(500);
         }
-        return env.IMAGES.put(key, await new Blob(got).arrayBuffer(), options);
-      },
-    );
+      }
+      return env.IMAGES.put(key, await new Blob(got).arrayBuffer(), options);
+    });
     expect(await archiveImage(lateLast, taskId, "main", url, quick)).toMatchObject({
       ok: true,
       bytes: bytes.length,
@@ -259,18 +257,14 @@ describe("archiveImage", () => {
   });
 
   it("waits for R2's last step, however long past the time limit, and records the copy", async () => {
-    const taskId = newTaskId();
-    const bytes = randomImage(3 * 1024 * 1024);
-    const url = serveImage(`/${taskId}/main.png`, () => png(bytes));
+    const { taskId, bytes, url } = servedImage();
     // Every byte read, R2 takes longer than the limit to store them: a copy given up then would
     // leave an object no row records (one an erasure in between would never remove).
-    const slow = bucketWith(
-      async (key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions) => {
-        const read = await new Response(stream).arrayBuffer();
-        await sleep(600);
-        return env.IMAGES.put(key, read, options);
-      },
-    );
+    const slow = bucketWith(async (key, stream, options) => {
+      const read = await new Response(stream).arrayBuffer();
+      await sleep(600);
+      return env.IMAGES.put(key, read, options);
+    });
     expect(await archiveImage(slow, taskId, "main", url, quick)).toMatchObject({
       ok: true,
       bytes: bytes.length,
