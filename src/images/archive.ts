@@ -10,8 +10,8 @@ export interface ArchiveLimits {
   hosts: readonly string[];
   maxBytes: number;
   /**
-   * Time limit for the copy: the fetch, its body, and each write to R2 (see StoreOptions.signal);
-   * not R2's last step, which the copy waits for.
+   * Time limit for the copy: the fetch, its body, and the writes to R2 up to the last step that
+   * could store the object (see StoreOptions.signal), which is waited for.
    */
   timeoutMs: number;
 }

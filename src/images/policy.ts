@@ -4,7 +4,7 @@
 const RETRY_DELAYS_MS = [2_000, 10_000, 30_000, 120_000];
 /** How many times a failing source is tried. */
 const IMAGE_MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
-/** A whole copy (headers and body) may take this long. */
+/** The copy's time limit (see ArchiveLimits.timeoutMs for what it covers). */
 export const IMAGE_COPY_TIMEOUT_MS = 5 * 60_000;
 
 export type ImageRetry = { state: "pending"; nextTryAt: number } | { state: "failed" };

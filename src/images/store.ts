@@ -33,9 +33,10 @@ export interface StoreOptions {
   maxBytes: number;
   httpMetadata: R2HTTPMetadata;
   /**
-   * The copy's time limit. It ends a write R2 has not taken, after which the put can never
-   * complete; never the write of the last bytes, nor the put's or upload's last step, which
-   * could still land after the copy was given up (after an erasure, say).
+   * The copy's time limit. It ends a write or a part R2 has not taken, after which the put or
+   * upload can never complete; never what could still store the object after the copy was
+   * given up (after an erasure, say): in one put, the last bytes' write and the put itself; in
+   * a multipart upload, complete().
    */
   signal: AbortSignal;
 }

@@ -273,14 +273,10 @@ export class TaskObject extends DurableObject<Env> {
     this.#live.closed(socket, code);
   }
 
-  /**
-   * Sets the alarm for the earliest work any part of the task has due, or clears it. A caller
-   * that has just read the task, or when its next image copy is due, passes them on.
-   */
-  #scheduleAlarm(
-    task: TaskRow | null = this.#events.task(),
-    imagesAt: number | null = this.#images.nextTryAt(),
-  ): void {
+  /** Sets the alarm for the earliest work any part of the task has due, or clears it. */
+  #scheduleAlarm(): void {
+    const task = this.#events.task();
+    const imagesAt = this.#images.nextTryAt();
     scheduleAll(this.#alarm, { parts: this.#parts, task, imagesAt, now: Date.now() });
   }
 
