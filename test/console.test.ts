@@ -1,5 +1,5 @@
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { deadLetterLog, subscriberHealth } from "../src/bindings";
 import type { LiveMessage } from "../src/contract";
 import { overrideEnv } from "./support/env";
@@ -147,8 +147,9 @@ describe("signing in", () => {
     }
   });
 
-  it("signs out: the cookie is cleared", async () => {
+  it("signs out: the cookie is cleared, and a copy of it opens nothing any more", async () => {
     const browser = await signIn();
+    const other = await signIn();
     const response = await postForm(
       "/sign-out",
       { csrf: browser.csrf },
@@ -156,6 +157,60 @@ describe("signing in", () => {
     );
     expect(response.status).toBe(303);
     expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
+    // A copy taken before (another tab, a stolen cookie) is signed out with it.
+    const page = await request("/", { cookie: browser.cookie });
+    expect(await page.text()).toContain("Sign in to midhook");
+    const panel = await request(`/tasks/${newTaskId()}/panel`, { cookie: browser.cookie });
+    expect(panel.status).toBe(401);
+    const post = await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    expect(post.status).toBe(401);
+    // Every other session stays signed in.
+    const stillIn = await request("/", { cookie: other.cookie });
+    expect(await stillIn.text()).not.toContain("Sign in to midhook");
+  });
+
+  it("forgets a sign-out once its session would have expired", async () => {
+    await env.INDEX.prepare(
+      "INSERT INTO console_sign_outs (nonce, expires) VALUES ('old', 1)",
+    ).run();
+    const browser = await signIn();
+    await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    const { results } = await env.INDEX.prepare("SELECT nonce FROM console_sign_outs").all();
+    expect(results.map((row) => row.nonce)).not.toContain("old");
+    expect(results.length).toBeGreaterThan(0);
+  });
+
+  it("keeps the session, and says so, when a sign-out cannot be recorded", async () => {
+    const browser = await signIn();
+    await env.INDEX.exec(
+      "CREATE TRIGGER refuse_sign_outs BEFORE INSERT ON console_sign_outs BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    );
+    onTestFinished(async () => {
+      await env.INDEX.exec("DROP TRIGGER refuse_sign_outs");
+    });
+    const response = await postForm(
+      "/sign-out",
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
+    expect(response.status).toBe(503);
+    expect(response.headers.get("set-cookie")).toBeNull();
+    expect(await response.text()).toContain("Signing out failed; try again.");
+    const page = await request("/", { cookie: browser.cookie });
+    expect(await page.text()).not.toContain("Sign in to midhook");
+  });
+
+  it("opens nothing while it cannot read the sign-outs", async () => {
+    const browser = await signIn();
+    await env.INDEX.exec("ALTER TABLE console_sign_outs RENAME TO console_sign_outs_away");
+    onTestFinished(async () => {
+      await env.INDEX.exec("ALTER TABLE console_sign_outs_away RENAME TO console_sign_outs");
+    });
+    for (const path of ["/", `/tasks/${newTaskId()}/panel`]) {
+      const response = await request(path, { cookie: browser.cookie });
+      expect(response.status, path).toBe(503);
+      expect(await response.text(), path).toContain("cannot check its session right now");
+    }
   });
 
   it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {

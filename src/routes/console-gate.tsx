@@ -1,6 +1,7 @@
-// The console's gates: off while ADMIN_TOKEN is unset, a signed-in session for every page, and
-// for every state-changing request the same origin and the session's CSRF token. Also the
-// headers every console page carries and the HTML error answer.
+// The console's gates: off while ADMIN_TOKEN is unset, a signed-in session that was not signed
+// out for every page, and for every state-changing request the same origin and the session's
+// CSRF token; and signing a session out. Also the headers every console page carries and the
+// HTML error answer.
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
@@ -17,6 +18,7 @@ import {
   type Session,
   sessionCookieName,
 } from "../console/session";
+import { isSignedOut, recordSignOut } from "../console/sign-outs";
 import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
@@ -56,7 +58,7 @@ export function tokenOf(c: Context<ConsoleEnv>): string {
 export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
   const cookie = getCookie(c, sessionCookieName(c.req.url));
   const session = await readSession(cookie, tokenOf(c), Date.now());
-  if (session === null) {
+  if (session === null || (await signedOut(c.env, session))) {
     const url = new URL(c.req.url);
     if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {
       return c.text("sign in again", 401);
@@ -72,6 +74,33 @@ export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
   c.set("session", session);
   await next();
 });
+
+/** Whether the session was signed out; 503 when that cannot be read: nothing opens unchecked. */
+async function signedOut(env: Env, session: Session): Promise<boolean> {
+  try {
+    return await isSignedOut(env.INDEX, session);
+  } catch (err) {
+    console.error("reading the console's sign-outs failed", errorText(err));
+    throw new ApiError(
+      503,
+      "storage_unavailable",
+      "The console cannot check its session right now; try again.",
+    );
+  }
+}
+
+/**
+ * Signs the request's session out for good, so that no copy of its cookie opens the console
+ * again; 503 when that cannot be recorded (the session then stays, and the user is told).
+ */
+export async function endSession(c: Context<ConsoleEnv>): Promise<void> {
+  try {
+    await recordSignOut(c.env.INDEX, c.get("session"), Date.now());
+  } catch (err) {
+    console.error("recording a console sign-out failed", errorText(err));
+    throw new ApiError(503, "storage_unavailable", "Signing out failed; try again.");
+  }
+}
 
 /** A POST from a page of this console: same origin, and the session's CSRF token in `csrf`. */
 export const csrfChecked = createMiddleware<ConsoleEnv>(async (c, next) => {

@@ -23,6 +23,7 @@ import {
   consoleError,
   consoleOn,
   csrfChecked,
+  endSession,
   signedIn,
   tokenOf,
 } from "./console-gate";
@@ -77,7 +78,8 @@ consolePages.post("/sign-in", consoleOn, async (c) => {
   return c.redirect(next, 303);
 });
 
-consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, (c) => {
+consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, async (c) => {
+  await endSession(c);
   c.header("set-cookie", sessionCookieHeader(null, c.req.url));
   return c.redirect("/?notice=signed-out", 303);
 });
