@@ -8,7 +8,8 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
-// The index's schema, applied to each test file's own D1 database by test/support/index-db.ts.
+// The D1 schema (the index, the console's sign-outs), applied to each test file's own D1 database
+// by test/support/index-db.ts.
 const migrations = await readD1Migrations("migrations");
 /**
  * Loads standardwebhooks without its source map comment: the map points at files the package

@@ -1,6 +1,6 @@
 // `npm run deploy`: checks the config a deploy runs (`check-config --deploy`: wrangler.toml's
-// vars; secrets put with `wrangler secret put` cannot be read from here), applies the task
-// index's migrations (migrations/) to the remote D1 database midhook-index, then `wrangler
+// vars; secrets put with `wrangler secret put` cannot be read from here), applies the D1
+// migrations (migrations/) to the remote D1 database midhook-index, then `wrangler
 // deploy`, so the Worker never runs against an older schema. Arguments after `--` go to wrangler
 // deploy; an `--env`/`-e` and a `--config`/`-c` among them are used by the check and the
 // migrations too. Stops first, saying what to do, on a config problem or while the config still

@@ -1,7 +1,7 @@
 // `npm run dev`: `wrangler dev` on http://localhost:8787, plus a local sample image host so that
 // `npm run send` payloads have images to archive. On a fresh clone it first creates .dev.vars
-// from the committed example; every time, it applies the task index's D1 migrations to the local
-// state first. Arguments after `--` go to wrangler dev.
+// from the committed example; every time, it applies the D1 migrations (the task index, the
+// console's sign-outs) to the local state first. Arguments after `--` go to wrangler dev.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync } from "node:fs";
 import { unstable_getVarsForDev, unstable_readConfig } from "wrangler";
@@ -30,7 +30,7 @@ const migrations = spawnSync(
   { stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" } },
 );
 if (migrations.status !== 0) {
-  console.error("applying the task index's migrations (migrations/) to the local D1 failed");
+  console.error("applying the D1 migrations (migrations/) to the local D1 failed");
   process.exit(migrations.status ?? 1);
 }
 

@@ -225,8 +225,13 @@ export interface TaskIndexEntry extends TaskSummary {
   thumbnail: string | null;
 }
 
-/** What a console page watching a task receives on its WebSocket. */
-export type LiveMessage = { type: "task"; task: TaskView } | { type: "deleted"; task_id: string };
+/**
+ * What a console page watching a task receives on its WebSocket: that the task changed (the page
+ * then reads it through `/tasks/{id}/panel`, which checks its session every time), or that it
+ * was erased. No task data goes over the socket: the session is checked only when it opens, and
+ * a socket outlives a sign-out.
+ */
+export type LiveMessage = { type: "changed" } | { type: "deleted"; task_id: string };
 
 /** What DELETE did: "retrying" when something could not be removed yet (the alarm finishes). */
 export type EraseResult = "erased" | "unknown_task" | "retrying";

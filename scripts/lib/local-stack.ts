@@ -214,7 +214,7 @@ export function applyIndexMigrations(persist: string, config = "wrangler.toml"):
     },
   );
   if (run.status !== 0) {
-    throw new Error(`applying the index's migrations failed:\n${run.stdout}\n${run.stderr}`);
+    throw new Error(`applying the D1 migrations failed:\n${run.stdout}\n${run.stderr}`);
   }
   mkdirSync(persist, { recursive: true });
   writeFileSync(applied, wanted);

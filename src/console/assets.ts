@@ -166,6 +166,7 @@ const JS = `"use strict";
     try {
       const response = await fetch(path + "/panel", { credentials: "same-origin" });
       if (response.ok) panel.innerHTML = await response.text();
+      if (response.status === 401) say("Your session has ended: reload the page to sign in again.");
     } catch {
       // the next message or reconnection reads it again
     } finally {
@@ -196,7 +197,7 @@ const JS = `"use strict";
         erased = true;
         say("This task has been deleted.");
         for (const button of document.querySelectorAll(".actions button")) button.disabled = true;
-      } else if (message.type === "task") {
+      } else if (message.type === "changed") {
         refresh();
       }
     });

@@ -1,13 +1,18 @@
-// Console sessions signed out before they expired, kept in D1 (binding INDEX, table
-// console_sign_outs in migrations/) until they would have expired anyway. A session cookie is
-// signed, not stored: without this list, a copy of a signed-out cookie (another tab, a stolen
-// one) would open the console until it expires.
+// Console sessions signed out before they expired, listed in D1 (binding INDEX, table
+// console_sign_outs in migrations/). A session cookie is signed, not stored: without this list, a
+// copy of a signed-out cookie (another tab, a stolen one) would open the console until it expires.
+// Each sign-out also removes the entries of sessions that expired well before (an hour's margin,
+// so that no clock running ahead can forget a sign-out while its cookie is still accepted).
 import type { Session } from "./session";
 
-/** Lists `session` as signed out, and forgets the sessions that have expired by `now` (ms). */
+const FORGET_AFTER_SECONDS = 60 * 60;
+
+/** Lists `session` as signed out, and forgets sessions long expired by `now` (ms). */
 export async function recordSignOut(db: D1Database, session: Session, now: number): Promise<void> {
   await db.batch([
-    db.prepare("DELETE FROM console_sign_outs WHERE expires <= ?").bind(Math.floor(now / 1000)),
+    db
+      .prepare("DELETE FROM console_sign_outs WHERE expires < ?")
+      .bind(Math.floor(now / 1000) - FORGET_AFTER_SECONDS),
     db
       .prepare("INSERT OR IGNORE INTO console_sign_outs (nonce, expires) VALUES (?, ?)")
       .bind(session.nonce, session.expires),

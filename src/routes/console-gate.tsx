@@ -1,7 +1,6 @@
 // The console's gates: off while ADMIN_TOKEN is unset, a signed-in session that was not signed
 // out for every page, and for every state-changing request the same origin and the session's
-// CSRF token; and signing a session out. Also the headers every console page carries and the
-// HTML error answer.
+// CSRF token. Also the headers every console page carries and the HTML error answer.
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
@@ -16,9 +15,10 @@ import {
   fromSameOrigin,
   readSession,
   type Session,
+  sessionCookieHeader,
   sessionCookieName,
 } from "../console/session";
-import { isSignedOut, recordSignOut } from "../console/sign-outs";
+import { isSignedOut } from "../console/sign-outs";
 import { NOTICES } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
@@ -52,13 +52,16 @@ export function tokenOf(c: Context<ConsoleEnv>): string {
 }
 
 /**
- * A valid session, or: the sign-in form for a page (coming back to it afterwards), 401 for the
- * page's script (its panel and WebSocket), and the form with a notice for an expired POST.
+ * A valid session that was not signed out (see ../console/sign-outs), or: the sign-in form for a
+ * page (coming back to it afterwards), 401 for the page's script (its panel and WebSocket), and
+ * the form with a notice for an expired POST; a cookie that opens nothing is cleared. 503 while
+ * the sign-outs cannot be read: nothing opens unchecked.
  */
 export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
   const cookie = getCookie(c, sessionCookieName(c.req.url));
   const session = await readSession(cookie, tokenOf(c), Date.now());
   if (session === null || (await signedOut(c.env, session))) {
+    if (cookie !== undefined) c.header("set-cookie", sessionCookieHeader(null, c.req.url));
     const url = new URL(c.req.url);
     if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {
       return c.text("sign in again", 401);
@@ -86,19 +89,6 @@ async function signedOut(env: Env, session: Session): Promise<boolean> {
       "storage_unavailable",
       "The console cannot check its session right now; try again.",
     );
-  }
-}
-
-/**
- * Signs the request's session out for good, so that no copy of its cookie opens the console
- * again; 503 when that cannot be recorded (the session then stays, and the user is told).
- */
-export async function endSession(c: Context<ConsoleEnv>): Promise<void> {
-  try {
-    await recordSignOut(c.env.INDEX, c.get("session"), Date.now());
-  } catch (err) {
-    console.error("recording a console sign-out failed", errorText(err));
-    throw new ApiError(503, "storage_unavailable", "Signing out failed; try again.");
   }
 }
 

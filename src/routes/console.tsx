@@ -10,20 +10,25 @@ import { ASSET_FILES } from "../console/assets";
 import { DeadLettersPage } from "../console/dead-letters";
 import { readForm, safeNext } from "../console/form";
 import { GalleryPage } from "../console/gallery";
-import { SignInPage } from "../console/pages";
-import { createSession, fromSameOrigin, sessionCookieHeader } from "../console/session";
+import { ErrorPage, SignInPage } from "../console/pages";
+import {
+  createSession,
+  fromSameOrigin,
+  SESSION_SECONDS,
+  sessionCookieHeader,
+} from "../console/session";
+import { recordSignOut } from "../console/sign-outs";
 import { SubscriptionsPage } from "../console/subscriptions";
 import { TaskPage, TaskPanel } from "../console/task-page";
 import { NOTICES } from "../console/text";
 import { matchesAnySecret } from "../lib/constant-time";
-import { ApiError } from "../lib/errors";
+import { ApiError, errorText } from "../lib/errors";
 import { isWebSocketUpgrade } from "../lib/websocket";
 import {
   type ConsoleEnv,
   consoleError,
   consoleOn,
   csrfChecked,
-  endSession,
   signedIn,
   tokenOf,
 } from "./console-gate";
@@ -45,6 +50,15 @@ for (const asset of ASSET_FILES) {
     });
   });
 }
+
+/** The page of a sign-out that cleared the cookie but could not be listed. */
+const NOT_RECORDED = {
+  title: "Signed out of this browser only",
+  message:
+    "midhook could not record the sign-out, so a copy of this session's cookie taken elsewhere " +
+    `still opens the console until it expires, within ${SESSION_SECONDS / 3600} hours. ` +
+    "To end every session now, change ADMIN_TOKEN.",
+};
 
 const notice = (key: string | undefined) => (key === undefined ? null : (NOTICES[key] ?? null));
 
@@ -78,9 +92,17 @@ consolePages.post("/sign-in", consoleOn, async (c) => {
   return c.redirect(next, 303);
 });
 
+// Signing out clears the cookie and lists the session as signed out, so that no copy of the
+// cookie opens the console again (see ../console/sign-outs). Should the list fail, this browser
+// is signed out all the same, and told that copies elsewhere are not.
 consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, async (c) => {
-  await endSession(c);
   c.header("set-cookie", sessionCookieHeader(null, c.req.url));
+  try {
+    await recordSignOut(c.env.INDEX, c.get("session"), Date.now());
+  } catch (err) {
+    console.error("recording a console sign-out failed", errorText(err));
+    return c.html(<ErrorPage {...NOT_RECORDED} session={null} />, 503);
+  }
   return c.redirect("/?notice=signed-out", 303);
 });
 

@@ -1,8 +1,8 @@
 // The console's live view of a task: WebSockets accepted by the task's object with the
-// hibernation API, so an open page costs nothing while the task is quiet. Each socket gets the
-// task view when it connects and again after every change; when the task is erased, it is told
-// so and closed.
-import type { LiveMessage, TaskView } from "../contract";
+// hibernation API, so an open page costs nothing while the task is quiet. Each socket is told
+// that the task changed when it connects and after every change (the page then reads the task
+// under its session, see LiveMessage); when the task is erased, it is told so and closed.
+import type { LiveMessage } from "../contract";
 import { isWebSocketUpgrade } from "../lib/websocket";
 
 /** Open pages per task; more are refused (a page reconnects with backoff). */
@@ -19,8 +19,8 @@ export class TaskLive {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
   }
 
-  /** Accepts the WebSocket upgrade `request` and sends `view` on it at once. */
-  accept(request: Request, view: TaskView): Response {
+  /** Accepts the WebSocket upgrade `request` and tells it at once to read the task. */
+  accept(request: Request): Response {
     if (!isWebSocketUpgrade(request)) {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
@@ -29,21 +29,20 @@ export class TaskLive {
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.#ctx.acceptWebSocket(server);
-    server.send(message({ type: "task", task: view }));
+    server.send(message({ type: "changed" }));
     return new Response(null, { status: 101, webSocket: client });
   }
 
   /**
-   * The task changed: sends `read()` to every open page, once for all the changes made in this
-   * turn, after the change is answered. Nothing to do (not even a read) when no page is open.
+   * The task changed: every open page is told, once for all the changes made in this turn,
+   * after the change is answered. Nothing to do when no page is open.
    */
-  changed(read: () => TaskView | null): void {
+  changed(): void {
     if (this.#scheduled || this.#ctx.getWebSockets().length === 0) return;
     this.#scheduled = true;
     setTimeout(() => {
       this.#scheduled = false;
-      const view = read();
-      if (view !== null) this.#send({ type: "task", task: view });
+      this.#send({ type: "changed" });
     }, 0);
   }
 

@@ -261,9 +261,8 @@ export class TaskObject extends DurableObject<Env> {
 
   /** A console page's WebSocket (see ./live); 404 for a task that does not exist. */
   override async fetch(request: Request): Promise<Response> {
-    const view = this.getTask();
-    if (view === null) return new Response("no such task", { status: 404 });
-    return this.#live.accept(request, view);
+    if (this.#events.task() === null) return new Response("no such task", { status: 404 });
+    return this.#live.accept(request);
   }
 
   /** Pages send nothing but keep-alive pings, which are answered without waking the object. */
@@ -287,7 +286,7 @@ export class TaskObject extends DurableObject<Env> {
 
   /** Open console pages get the task's view (nothing happens when none is open). */
   #changed(): void {
-    this.#live.changed(() => this.getTask());
+    this.#live.changed();
   }
 
   #imageViews(task: TaskRow) {

@@ -1,5 +1,5 @@
-// Every Worker test file starts with the cross-task index's schema, as `npm run dev` and a
-// deploy apply it: the migrations of migrations/, read by vitest.config.ts.
+// Every Worker test file starts with the D1 schema (the cross-task index, the console's
+// sign-outs), as `npm run dev` and a deploy apply it: migrations/, read by vitest.config.ts.
 import { applyD1Migrations, type D1Migration } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 
