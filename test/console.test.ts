@@ -485,6 +485,25 @@ describe("live updates", () => {
     socket.close();
   });
 
+  it("lets a new page take the place of the one open longest once a task has 32", async () => {
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < 33; i++) {
+      sockets.push((await openSocket(taskId, browser.cookie)).socket);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const closed = new Set<number>();
+    sockets.forEach((socket, i) => {
+      if (socket.readyState !== WebSocket.OPEN) closed.add(i);
+      socket.addEventListener("close", () => closed.add(i));
+    });
+    await eventually(() => (closed.size > 0 ? true : undefined));
+    expect([...closed]).toEqual([0]);
+    for (const socket of sockets) socket.close();
+  });
+
   it("refuses a WebSocket without a session, from another origin, or for an unknown task", async () => {
     const browser = await signIn();
     const taskId = newTaskId();

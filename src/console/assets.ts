@@ -155,6 +155,7 @@ const JS = `"use strict";
   let loading = false;
   let again = false;
   let erased = false;
+  let ended = false;
 
   // Reads the task's panel again (rendered by the Worker) and puts it in place.
   async function refresh() {
@@ -166,7 +167,12 @@ const JS = `"use strict";
     try {
       const response = await fetch(path + "/panel", { credentials: "same-origin" });
       if (response.ok) panel.innerHTML = await response.text();
-      if (response.status === 401) say("Your session has ended: reload the page to sign in again.");
+      if (response.status === 401) {
+        // Signed out (here or elsewhere): nothing more to follow until the page is reloaded.
+        ended = true;
+        say("Your session has ended: reload the page to sign in again.");
+        if (socket) socket.close();
+      }
     } catch {
       // the next message or reconnection reads it again
     } finally {
@@ -202,11 +208,16 @@ const JS = `"use strict";
       }
     });
     socket.addEventListener("close", () => {
-      if (erased) return;
+      if (erased || ended) return;
       failures += 1;
       const delay = Math.min(30000, 1000 * 2 ** Math.min(failures - 1, 5));
       say("Connection lost; trying again in " + Math.round(delay / 1000) + " s.");
-      setTimeout(connect, delay);
+      // A refused upgrade looks like any lost connection: the panel's answer tells an ended
+      // session apart, and then the page stops trying.
+      setTimeout(async () => {
+        await refresh();
+        if (!ended) connect();
+      }, delay);
     });
   }
 

@@ -5,7 +5,10 @@
 import type { LiveMessage } from "../contract";
 import { isWebSocketUpgrade } from "../lib/websocket";
 
-/** Open pages per task; more are refused (a page reconnects with backoff). */
+/**
+ * Open pages per task. A page beyond them takes the place of the one open longest: a socket is
+ * checked only when it opens, so sockets opened before a sign-out must not keep newer pages out.
+ */
 const MAX_SOCKETS = 32;
 
 export class TaskLive {
@@ -24,11 +27,19 @@ export class TaskLive {
     if (!isWebSocketUpgrade(request)) {
       return new Response("expected a WebSocket upgrade", { status: 426 });
     }
-    if (this.#ctx.getWebSockets().length >= MAX_SOCKETS) {
-      return new Response("too many open pages for this task", { status: 429 });
+    const open = this.#ctx.getWebSockets().filter((s) => s.readyState === WebSocket.OPEN);
+    if (open.length >= MAX_SOCKETS) {
+      const opened = (socket: WebSocket) => (socket.deserializeAttachment() as number | null) ?? 0;
+      const oldest = open.reduce((a, b) => (opened(b) < opened(a) ? b : a));
+      try {
+        oldest.close(1008, "replaced by a newer page");
+      } catch {
+        // already closing
+      }
     }
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.#ctx.acceptWebSocket(server);
+    server.serializeAttachment(Date.now());
     server.send(message({ type: "changed" }));
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -77,7 +88,7 @@ function message(payload: LiveMessage): string {
   return JSON.stringify(payload);
 }
 
-/** A socket may be closing while we send: that page reconnects and reads the view then. */
+/** A socket may be closing while we send: that page reconnects and reads the task then. */
 function trySend(socket: WebSocket, text: string): void {
   try {
     socket.send(text);

@@ -284,7 +284,7 @@ export class TaskObject extends DurableObject<Env> {
     this.#changed();
   }
 
-  /** Open console pages get the task's view (nothing happens when none is open). */
+  /** Open console pages are told the task changed (nothing happens when none is open). */
   #changed(): void {
     this.#live.changed();
   }

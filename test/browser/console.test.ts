@@ -216,11 +216,26 @@ describe("the console in Chromium", () => {
     expect(view.status).toBe(404);
   });
 
-  it("signs out", async () => {
+  it("signs out: a task page left open in another tab says its session has ended", async () => {
+    const taskId = randomUUID();
+    await stack.send(v2Body(taskId, "pending"));
+    const other = await context.newPage();
+    await other.goto(`${stack.worker.url}/tasks/${taskId}`);
+    await other.getByRole("status").filter({ hasText: "Live" }).waitFor();
+
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     await page.getByRole("status").filter({ hasText: "Signed out." }).waitFor();
     await page.goto(`${stack.worker.url}/dead-letters`);
     await page.getByLabel("Admin token").waitFor();
+
+    await stack.send(v2Body(taskId, "processing", { progress: 50 }));
+    await other
+      .getByRole("status")
+      .filter({ hasText: "Your session has ended" })
+      .waitFor({ timeout: 15_000 });
+    const progress = other.getByRole("progressbar", { name: "Task progress" });
+    expect(await progress.getAttribute("value")).toBe("0");
+    await other.close();
   });
 });
