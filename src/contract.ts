@@ -233,6 +233,9 @@ export interface TaskIndexEntry extends TaskSummary {
  */
 export type LiveMessage = { type: "changed" } | { type: "deleted"; task_id: string };
 
+/** The close code of a page's socket that a newer page replaced: the page stops following. */
+export const LIVE_REPLACED = 4001;
+
 /** What DELETE did: "retrying" when something could not be removed yet (the alarm finishes). */
 export type EraseResult = "erased" | "unknown_task" | "retrying";
 

@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { deadLetterLog, subscriberHealth } from "../src/bindings";
-import type { LiveMessage } from "../src/contract";
+import { LIVE_REPLACED, type LiveMessage } from "../src/contract";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN, ALL_KEY, GALLERY_KEY } from "./support/keys";
@@ -157,13 +157,16 @@ describe("signing in", () => {
     );
     expect(response.status).toBe(303);
     expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
-    // A copy taken before (another tab, a stolen cookie) is signed out with it, and cleared.
+    // A copy taken before (another tab, a stolen cookie) is signed out with it.
     const page = await request("/", { cookie: browser.cookie });
     expect(await page.text()).toContain("Sign in to midhook");
-    expect(page.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
     const panel = await request(`/tasks/${newTaskId()}/panel`, { cookie: browser.cookie });
     expect(panel.status).toBe(401);
-    const post = await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    const post = await postForm(
+      `/tasks/${newTaskId()}/redeliver`,
+      { csrf: browser.csrf },
+      { cookie: browser.cookie },
+    );
     expect(post.status).toBe(401);
     // Every other session stays signed in.
     const stillIn = await request("/", { cookie: other.cookie });
@@ -216,6 +219,11 @@ describe("signing in", () => {
       expect(response.status, path).toBe(503);
       expect(await response.text(), path).toContain("cannot check its session right now");
     }
+    // Signing out only takes access away: the browser is signed out all the same.
+    const signOut = await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    expect(signOut.status).toBe(503);
+    expect(signOut.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
+    expect(await signOut.text()).toContain("Signed out of this browser only");
   });
 
   it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {
@@ -490,17 +498,16 @@ describe("live updates", () => {
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "processing", 10));
     const sockets: WebSocket[] = [];
+    const closed = new Map<number, number>();
     for (let i = 0; i < 33; i++) {
-      sockets.push((await openSocket(taskId, browser.cookie)).socket);
+      const { socket } = await openSocket(taskId, browser.cookie);
+      socket.addEventListener("close", (event) => closed.set(i, event.code));
+      sockets.push(socket);
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    const closed = new Set<number>();
-    sockets.forEach((socket, i) => {
-      if (socket.readyState !== WebSocket.OPEN) closed.add(i);
-      socket.addEventListener("close", () => closed.add(i));
-    });
     await eventually(() => (closed.size > 0 ? true : undefined));
-    expect([...closed]).toEqual([0]);
+    // Closed with the code that tells the page not to reconnect.
+    expect([...closed]).toEqual([[0, LIVE_REPLACED]]);
     for (const socket of sockets) socket.close();
   });
 

@@ -1,6 +1,7 @@
 // The console's static files, served by the Worker itself (nothing to build, no CDN): the style
 // sheet, the little script (confirmations, live updates of a task page) and the icon. Their URLs
 // carry a hash of their content, so browsers may keep them for a year.
+import { LIVE_REPLACED } from "../contract";
 
 const CSS = `
 :root {
@@ -154,8 +155,19 @@ const JS = `"use strict";
   let failures = 0;
   let loading = false;
   let again = false;
-  let erased = false;
   let ended = false;
+
+  // Stops following the task, saying why.
+  function stop(why) {
+    ended = true;
+    say(why);
+    if (socket) socket.close();
+  }
+
+  function deleted() {
+    stop("This task has been deleted.");
+    for (const button of document.querySelectorAll(".actions button")) button.disabled = true;
+  }
 
   // Reads the task's panel again (rendered by the Worker) and puts it in place.
   async function refresh() {
@@ -167,12 +179,11 @@ const JS = `"use strict";
     try {
       const response = await fetch(path + "/panel", { credentials: "same-origin" });
       if (response.ok) panel.innerHTML = await response.text();
+      // Signed out (here or elsewhere), or the task is gone: nothing more to follow.
       if (response.status === 401) {
-        // Signed out (here or elsewhere): nothing more to follow until the page is reloaded.
-        ended = true;
-        say("Your session has ended: reload the page to sign in again.");
-        if (socket) socket.close();
+        stop("Your session has ended: reload the page to sign in again.");
       }
+      if (response.status === 404) deleted();
     } catch {
       // the next message or reconnection reads it again
     } finally {
@@ -200,15 +211,16 @@ const JS = `"use strict";
         return;
       }
       if (message.type === "deleted") {
-        erased = true;
-        say("This task has been deleted.");
-        for (const button of document.querySelectorAll(".actions button")) button.disabled = true;
+        deleted();
       } else if (message.type === "changed") {
         refresh();
       }
     });
-    socket.addEventListener("close", () => {
-      if (erased || ended) return;
+    socket.addEventListener("close", (event) => {
+      if (event.code === ${LIVE_REPLACED}) {
+        stop("This task is open in many other pages: reload to follow it here.");
+      }
+      if (ended) return;
       failures += 1;
       const delay = Math.min(30000, 1000 * 2 ** Math.min(failures - 1, 5));
       say("Connection lost; trying again in " + Math.round(delay / 1000) + " s.");

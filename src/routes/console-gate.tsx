@@ -15,7 +15,6 @@ import {
   fromSameOrigin,
   readSession,
   type Session,
-  sessionCookieHeader,
   sessionCookieName,
 } from "../console/session";
 import { isSignedOut } from "../console/sign-outs";
@@ -54,29 +53,44 @@ export function tokenOf(c: Context<ConsoleEnv>): string {
 /**
  * A valid session that was not signed out (see ../console/sign-outs), or: the sign-in form for a
  * page (coming back to it afterwards), 401 for the page's script (its panel and WebSocket), and
- * the form with a notice for an expired POST; a cookie that opens nothing is cleared. 503 while
- * the sign-outs cannot be read: nothing opens unchecked.
+ * the form with a notice for an expired POST. 503 while the sign-outs cannot be read: nothing
+ * opens unchecked.
  */
-export const signedIn = createMiddleware<ConsoleEnv>(async (c, next) => {
-  const cookie = getCookie(c, sessionCookieName(c.req.url));
-  const session = await readSession(cookie, tokenOf(c), Date.now());
-  if (session === null || (await signedOut(c.env, session))) {
-    if (cookie !== undefined) c.header("set-cookie", sessionCookieHeader(null, c.req.url));
-    const url = new URL(c.req.url);
-    if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {
-      return c.text("sign in again", 401);
+export const signedIn = sessionGate(true);
+
+/**
+ * For signing out only: a valid session, whether or not it was signed out already, without
+ * reading the sign-outs. Signing out only takes access away, so it works while D1 is down.
+ */
+export const signedInToSignOut = sessionGate(false);
+
+/** The session gate, reading the sign-outs or not. */
+function sessionGate(readSignOuts: boolean) {
+  return createMiddleware<ConsoleEnv>(async (c, next) => {
+    const cookie = getCookie(c, sessionCookieName(c.req.url));
+    const session = await readSession(cookie, tokenOf(c), Date.now());
+    if (session === null || (readSignOuts && (await signedOut(c.env, session)))) {
+      return noSession(c);
     }
-    if (c.req.method === "GET") {
-      // A notice (say, "Signed out.") is shown on the form, not carried past it.
-      const notice = NOTICES[url.searchParams.get("notice") ?? ""] ?? null;
-      url.searchParams.delete("notice");
-      return c.html(<SignInPage next={url.pathname + url.search} notice={notice} />);
-    }
-    return c.html(<SignInPage error="Your session has ended. Sign in again." />, 401);
+    c.set("session", session);
+    await next();
+  });
+}
+
+/** The answer to a request without a session it may use (see signedIn). */
+function noSession(c: Context<ConsoleEnv>): Response | Promise<Response> {
+  const url = new URL(c.req.url);
+  if (url.pathname.endsWith("/panel") || url.pathname.endsWith("/live")) {
+    return c.text("sign in again", 401);
   }
-  c.set("session", session);
-  await next();
-});
+  if (c.req.method === "GET") {
+    // A notice (say, "Signed out.") is shown on the form, not carried past it.
+    const notice = NOTICES[url.searchParams.get("notice") ?? ""] ?? null;
+    url.searchParams.delete("notice");
+    return c.html(<SignInPage next={url.pathname + url.search} notice={notice} />);
+  }
+  return c.html(<SignInPage error="Your session has ended. Sign in again." />, 401);
+}
 
 /** Whether the session was signed out; 503 when that cannot be read: nothing opens unchecked. */
 async function signedOut(env: Env, session: Session): Promise<boolean> {

@@ -30,6 +30,7 @@ import {
   consoleOn,
   csrfChecked,
   signedIn,
+  signedInToSignOut,
   tokenOf,
 } from "./console-gate";
 
@@ -95,7 +96,7 @@ consolePages.post("/sign-in", consoleOn, async (c) => {
 // Signing out clears the cookie and lists the session as signed out, so that no copy of the
 // cookie opens the console again (see ../console/sign-outs). Should the list fail, this browser
 // is signed out all the same, and told that copies elsewhere are not.
-consolePages.post("/sign-out", consoleOn, signedIn, csrfChecked, async (c) => {
+consolePages.post("/sign-out", consoleOn, signedInToSignOut, csrfChecked, async (c) => {
   c.header("set-cookie", sessionCookieHeader(null, c.req.url));
   try {
     await recordSignOut(c.env.INDEX, c.get("session"), Date.now());

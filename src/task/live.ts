@@ -2,12 +2,13 @@
 // hibernation API, so an open page costs nothing while the task is quiet. Each socket is told
 // that the task changed when it connects and after every change (the page then reads the task
 // under its session, see LiveMessage); when the task is erased, it is told so and closed.
-import type { LiveMessage } from "../contract";
+import { LIVE_REPLACED, type LiveMessage } from "../contract";
 import { isWebSocketUpgrade } from "../lib/websocket";
 
 /**
- * Open pages per task. A page beyond them takes the place of the one open longest: a socket is
- * checked only when it opens, so sockets opened before a sign-out must not keep newer pages out.
+ * Open pages per task. A page beyond them takes the place of the one open longest, which is
+ * closed with LIVE_REPLACED and stops following (it does not reconnect): a socket is checked
+ * only when it opens, so sockets opened before a sign-out must not keep newer pages out.
  */
 const MAX_SOCKETS = 32;
 
@@ -32,7 +33,7 @@ export class TaskLive {
       const opened = (socket: WebSocket) => (socket.deserializeAttachment() as number | null) ?? 0;
       const oldest = open.reduce((a, b) => (opened(b) < opened(a) ? b : a));
       try {
-        oldest.close(1008, "replaced by a newer page");
+        oldest.close(LIVE_REPLACED, "replaced by a newer page");
       } catch {
         // already closing
       }

@@ -220,6 +220,13 @@ describe("the console in Chromium", () => {
     const taskId = randomUUID();
     await stack.send(v2Body(taskId, "pending"));
     const other = await context.newPage();
+    const sockets = { opened: 0, closed: 0 };
+    other.on("websocket", (socket) => {
+      sockets.opened += 1;
+      socket.on("close", () => {
+        sockets.closed += 1;
+      });
+    });
     await other.goto(`${stack.worker.url}/tasks/${taskId}`);
     await other.getByRole("status").filter({ hasText: "Live" }).waitFor();
 
@@ -236,6 +243,11 @@ describe("the console in Chromium", () => {
       .waitFor({ timeout: 15_000 });
     const progress = other.getByRole("progressbar", { name: "Task progress" });
     expect(await progress.getAttribute("value")).toBe("0");
+    // It stops following: its socket closes, and it does not try again (the first retry would
+    // come after a second).
+    await waitUntil("the page closes its socket", async () => sockets.closed === sockets.opened);
+    await other.waitForTimeout(2500);
+    expect(sockets).toEqual({ opened: 1, closed: 1 });
     await other.close();
   });
 });
