@@ -178,7 +178,7 @@ const JS = `"use strict";
     loading = true;
     try {
       const response = await fetch(path + "/panel", { credentials: "same-origin" });
-      if (response.ok) panel.innerHTML = await response.text();
+      if (response.ok && !ended) panel.innerHTML = await response.text();
       // Signed out (here or elsewhere), or the task is gone: nothing more to follow.
       if (response.status === 401) {
         stop("Your session has ended: reload the page to sign in again.");
@@ -188,7 +188,7 @@ const JS = `"use strict";
       // the next message or reconnection reads it again
     } finally {
       loading = false;
-      if (again) {
+      if (again && !ended) {
         again = false;
         refresh();
       }
@@ -227,6 +227,7 @@ const JS = `"use strict";
       // A refused upgrade looks like any lost connection: the panel's answer tells an ended
       // session apart, and then the page stops trying.
       setTimeout(async () => {
+        if (ended) return;
         await refresh();
         if (!ended) connect();
       }, delay);

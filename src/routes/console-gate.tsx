@@ -1,6 +1,7 @@
 // The console's gates: off while ADMIN_TOKEN is unset, a signed-in session that was not signed
-// out for every page, and for every state-changing request the same origin and the session's
-// CSRF token. Also the headers every console page carries and the HTML error answer.
+// out for every page (for signing out, any signed-in session), and for every state-changing
+// request the same origin and the session's CSRF token. Also the headers every console page
+// carries and the HTML error answer.
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
@@ -56,16 +57,16 @@ export function tokenOf(c: Context<ConsoleEnv>): string {
  * the form with a notice for an expired POST. 503 while the sign-outs cannot be read: nothing
  * opens unchecked.
  */
-export const signedIn = sessionGate(true);
+export const signedIn = sessionGate({ readSignOuts: true });
 
 /**
  * For signing out only: a valid session, whether or not it was signed out already, without
  * reading the sign-outs. Signing out only takes access away, so it works while D1 is down.
  */
-export const signedInToSignOut = sessionGate(false);
+export const signedInToSignOut = sessionGate({ readSignOuts: false });
 
 /** The session gate, reading the sign-outs or not. */
-function sessionGate(readSignOuts: boolean) {
+function sessionGate({ readSignOuts }: { readSignOuts: boolean }) {
   return createMiddleware<ConsoleEnv>(async (c, next) => {
     const cookie = getCookie(c, sessionCookieName(c.req.url));
     const session = await readSession(cookie, tokenOf(c), Date.now());

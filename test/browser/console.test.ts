@@ -167,6 +167,28 @@ describe("the console in Chromium", () => {
     await page.screenshot({ path: screenshotPath("task.png"), fullPage: true });
   });
 
+  it("stops following a task on a page that newer pages replaced, and says so", async () => {
+    const taskId = randomUUID();
+    await stack.send(v2Body(taskId, "pending"));
+    await page.goto(`${stack.worker.url}/tasks/${taskId}`);
+    await page.getByRole("status").filter({ hasText: "Live" }).waitFor();
+    // 32 newer sockets for the same task, from another tab of the same session.
+    const other = await context.newPage();
+    await other.goto(`${stack.worker.url}/healthz`);
+    const live = `${stack.worker.url.replace(/^http/, "ws")}/tasks/${taskId}/live`;
+    await other.evaluate(async (url) => {
+      for (let i = 0; i < 32; i++) {
+        const socket = new WebSocket(url);
+        await new Promise((resolve) => socket.addEventListener("open", resolve));
+      }
+    }, live);
+    await page
+      .getByRole("status")
+      .filter({ hasText: "open in many other pages" })
+      .waitFor({ timeout: 15_000 });
+    await other.close();
+  });
+
   it("replays a dead letter once the receiver is back", async () => {
     const taskId = randomUUID();
     await stack.send(v2Body(taskId, "failed", { errors: ["Invalid parameter: --foo"] }));
