@@ -55,6 +55,11 @@ async function signIn(): Promise<Browser> {
   return { cookie, csrf: csrfOf(await page.text()) };
 }
 
+/** Posts the session's Sign out button, as its page does. */
+function signOut(browser: Browser): Promise<Response> {
+  return postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+}
+
 function finished(taskId: string) {
   const body = clone(fixtures.v2Finished);
   body.task_id = taskId;
@@ -150,11 +155,7 @@ describe("signing in", () => {
   it("signs out: the cookie is cleared, and a copy of it opens nothing any more", async () => {
     const browser = await signIn();
     const other = await signIn();
-    const response = await postForm(
-      "/sign-out",
-      { csrf: browser.csrf },
-      { cookie: browser.cookie },
-    );
+    const response = await signOut(browser);
     expect(response.status).toBe(303);
     expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
     // A copy taken before (another tab, a stolen cookie) is signed out with it. It is not
@@ -174,7 +175,7 @@ describe("signing in", () => {
     const listed = () =>
       env.INDEX.prepare("SELECT COUNT(*) AS n FROM console_sign_outs").first("n");
     const before = await listed();
-    const again = await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    const again = await signOut(browser);
     expect(again.status).toBe(303);
     expect(await listed()).toBe(before);
     // Every other session stays signed in.
@@ -187,7 +188,7 @@ describe("signing in", () => {
       "INSERT INTO console_sign_outs (nonce, expires) VALUES ('old', 1)",
     ).run();
     const browser = await signIn();
-    await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    await signOut(browser);
     const { results } = await env.INDEX.prepare("SELECT nonce FROM console_sign_outs").all();
     const nonces = results.map((row) => row.nonce);
     expect(nonces).not.toContain("old");
@@ -202,11 +203,7 @@ describe("signing in", () => {
     onTestFinished(async () => {
       await env.INDEX.exec("DROP TRIGGER refuse_sign_outs");
     });
-    const response = await postForm(
-      "/sign-out",
-      { csrf: browser.csrf },
-      { cookie: browser.cookie },
-    );
+    const response = await signOut(browser);
     expect(response.status).toBe(503);
     expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
     const html = await response.text();
@@ -229,10 +226,10 @@ describe("signing in", () => {
       expect(await response.text(), path).toContain("cannot check its session right now");
     }
     // Signing out only takes access away: the browser is signed out all the same.
-    const signOut = await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
-    expect(signOut.status).toBe(503);
-    expect(signOut.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
-    expect(await signOut.text()).toContain("Signed out of this browser only");
+    const response = await signOut(browser);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
+    expect(await response.text()).toContain("Signed out of this browser only");
   });
 
   it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {
@@ -491,7 +488,7 @@ describe("live updates", () => {
     await ingest(v2Event(taskId, "processing", 10));
     const { socket, messages } = await openSocket(taskId, browser.cookie);
     await eventually(() => (messages.length >= 1 ? true : undefined));
-    await postForm("/sign-out", { csrf: browser.csrf }, { cookie: browser.cookie });
+    await signOut(browser);
 
     const before = messages.length;
     await ingest(v2Event(taskId, "processing", 70));

@@ -44,7 +44,8 @@ export class TaskObject extends DurableObject<Env> {
   readonly #erasure: TaskErasure;
   readonly #live: TaskLive;
   readonly #alarm: TaskAlarm;
-  readonly #parts: ScheduledParts; // what the alarm's time is read from (./schedule)
+  /** What the alarm's time is read from (see ./schedule). */
+  readonly #parts: ScheduledParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
