@@ -238,6 +238,39 @@ describe("the console in Chromium", () => {
     expect(view.status).toBe(404);
   });
 
+  it("a task page that missed the deletion notice learns of it before reconnecting", async () => {
+    const taskId = randomUUID();
+    await stack.send(v2Body(taskId, "pending"));
+    const other = await context.newPage();
+    // The page's sockets go through here, and this one loses the notice: as a page whose
+    // connection dropped just before the task was deleted.
+    let sockets = 0;
+    await other.routeWebSocket(/\/live$/, (socket) => {
+      sockets += 1;
+      const server = socket.connectToServer();
+      server.onMessage((message) => {
+        if (!String(message).includes('"deleted"')) socket.send(message);
+      });
+    });
+    await other.goto(`${stack.worker.url}/tasks/${taskId}`);
+    await other.getByRole("status").filter({ hasText: "Live" }).waitFor();
+
+    const erased = await fetch(`${stack.worker.url}/v1/tasks/${taskId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${stack.adminToken}` },
+    });
+    expect(erased.status).toBe(204);
+    await other
+      .getByRole("status")
+      .filter({ hasText: "This task has been deleted." })
+      .waitFor({ timeout: 15_000 });
+    expect(await other.getByRole("button", { name: "Delete" }).isDisabled()).toBe(true);
+    // It stops following: no other socket is opened (a retry would come after a second).
+    await other.waitForTimeout(2500);
+    expect(sockets).toBe(1);
+    await other.close();
+  });
+
   it("signs out: a task page left open in another tab says its session has ended", async () => {
     const taskId = randomUUID();
     await stack.send(v2Body(taskId, "pending"));
