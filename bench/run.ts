@@ -3,6 +3,7 @@
 //
 // Every Worker here (midhook, the floor, the R2 yardstick, the counting build) runs in the
 // local runtime with the inspector off (scripts/lib/local-stack.ts says why).
+import { spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
@@ -882,6 +883,18 @@ function printFloor(run: Awaited<ReturnType<typeof ingestVsFloor>>) {
   ]);
 }
 
+/**
+ * The commit the run measures, marked "+changes" when the working tree differs from it; null
+ * outside a git checkout.
+ */
+function measuredCommit(): string | null {
+  const git = (...args: string[]) => spawnSync("git", args, { encoding: "utf8" });
+  const head = git("rev-parse", "--short", "HEAD");
+  if (head.status !== 0) return null;
+  const changed = git("status", "--porcelain", "--untracked-files=no").stdout.trim() !== "";
+  return `${head.stdout.trim()}${changed ? "+changes" : ""}`;
+}
+
 async function main() {
   const machine = {
     nproc: cpus().length,
@@ -895,9 +908,10 @@ async function main() {
   };
   results.machine = machine;
   results.command = "npm run bench";
+  results.commit = measuredCommit();
   results.at = new Date().toISOString();
   console.log(
-    `midhook bench on ${machine.nproc} cores (${machine.cpu}), ${machine.memory_gib} GiB, Node ${machine.node}, wrangler ${machine.wrangler}, inspector off`,
+    `midhook ${results.commit ?? "(no commit)"} bench on ${machine.nproc} cores (${machine.cpu}), ${machine.memory_gib} GiB, Node ${machine.node}, wrangler ${machine.wrangler}, inspector off`,
   );
   const built = performance.now();
   process.once("exit", removeBundles);
