@@ -507,7 +507,9 @@ describe("live updates", () => {
     const closed = new Map<number, number>();
     for (let i = 0; i < 33; i++) {
       const { socket } = await openSocket(taskId, browser.cookie);
-      socket.addEventListener("close", (event) => closed.set(i, event.code));
+      socket.addEventListener("close", (event) => {
+        closed.set(i, event.code);
+      });
       sockets.push(socket);
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
