@@ -1,5 +1,6 @@
-// Reading midhook's settings from the Worker environment (README: "Configuration"). Pure: the
-// functions take only the settings they read, so `npm run check-config` runs them in Node.
+// Reading midhook's settings from the Worker environment (README: "Configuration"). The
+// functions take only the settings they read, so `npm run check-config` runs them in Node; a
+// setting refused at run time is logged once per isolate.
 import { parseSubscriptions, subscriptionSecrets, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
 import { LOOPBACK_HOSTS } from "./lib/net";
@@ -188,7 +189,7 @@ export function configProblems(env: Record<string, unknown>): string[] {
   const apiBase = text("GOAPI_API_BASE").trim();
   if (apiBase !== "" && originOf(apiBase) === null) problems.push(GOAPI_API_BASE_RULE);
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
-    if (!/^[a-z0-9.-]+(:\d{1,5})?$/.test(host)) {
+    if (!/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/.test(host)) {
       problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);
     }
   }

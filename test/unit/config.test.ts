@@ -245,6 +245,18 @@ describe("configProblems", () => {
     ]);
   });
 
+  it("takes every IMAGE_HOSTS entry the copy can match, an IPv6 literal in brackets included", () => {
+    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const hosts =
+      "img.example.com, img.example.com:8443, localhost:8788, 127.0.0.1:8788, [::1]:8788, [2001:db8::1]";
+    expect(configProblems({ ...base, IMAGE_HOSTS: hosts })).toEqual([]);
+    for (const bad of ["[::1", "[zz]:80", "img.example.com/path", "user@img.example.com"]) {
+      expect(configProblems({ ...base, IMAGE_HOSTS: bad }), bad).toEqual([
+        `IMAGE_HOSTS: "${bad}" is not a host or host:port`,
+      ]);
+    }
+  });
+
   it("takes PUBLIC_BASE_URL only as an https origin, or http to a loopback host", () => {
     const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
     const problemsOf = (PUBLIC_BASE_URL: string) => configProblems({ ...base, PUBLIC_BASE_URL });
