@@ -89,7 +89,8 @@ export default defineConfig({
         test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node" },
       },
       {
-        // The project run as a user runs it: `npm run dev` in a copy, driven from Node.
+        // The project's commands run as a user runs them, from Node: `npm run dev` in a copy,
+        // `npm run send`, `npm run check-config` and the check that stops `npm run deploy`.
         extends: true,
         test: {
           name: "e2e",

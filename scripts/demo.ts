@@ -1,7 +1,8 @@
-// `npm run demo`: midhook's whole flow on this machine. Starts the Worker (wrangler dev), a fake
-// GoAPI (image host + webhook sender) and a downstream receiver, replays realistic task
-// sequences, prints what happened, and exits non-zero if anything did not. Its state is the one
-// `npm run dev` uses (.wrangler/state), so the console of `npm run dev` shows the demo's tasks.
+// `npm run demo`: midhook's whole flow on this machine. Starts the Worker in the local runtime
+// (./lib/local-stack, inspector off), a fake GoAPI (image host, task API, webhook sender) and a
+// downstream receiver, replays realistic task sequences, prints what happened, and exits
+// non-zero if anything did not. Its state is the one `npm run dev` uses (.wrangler/state), so
+// the console of `npm run dev` shows the demo's tasks.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { join, resolve } from "node:path";
 import { v1Body, v2Body } from "./lib/goapi-payloads";
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
         ]),
       },
     });
-    log(`  midhook (wrangler dev)  ${worker.url}  state in ${worker.stateDir}\n`);
+    log(`  midhook (local runtime)  ${worker.url}  state in ${worker.stateDir}\n`);
     await runScenarios(worker, images.add, receiver, api);
   } finally {
     await worker?.stop();

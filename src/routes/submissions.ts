@@ -38,7 +38,11 @@ export const submissions = new Hono<AppEnv>();
 function requireApi(env: Env): GoapiApi {
   const api = goapiApi(env);
   if (api === null) {
-    throw new ApiError(503, "not_configured", `${goapiApiOffReason(env)}: submission is off`);
+    throw new ApiError(
+      503,
+      "not_configured",
+      `${goapiApiOffReason(env)}: submission and sync are off`,
+    );
   }
   return api;
 }

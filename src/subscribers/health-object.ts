@@ -87,7 +87,10 @@ export class SubscriberHealth extends DurableObject<Env> {
     if (row?.state === "active") this.#schedule(row);
   }
 
-  /** The probe's answer: a 2xx resumes the subscription; otherwise the next one waits longer. */
+  /**
+   * The probe's answer: one that found the subscriber up (see probeFoundUp) resumes the
+   * subscription; otherwise the next probe waits longer.
+   */
   probeResult(subscription: string, ok: boolean): SubscriptionHealthView {
     const after = afterProbe(this.#health(subscription), ok, Date.now());
     this.#save(subscription, after);

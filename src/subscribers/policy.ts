@@ -51,7 +51,10 @@ export function afterAttempt(
   return { ...health, consecutive_failures: failures };
 }
 
-/** The subscription after a probe: a 2xx resumes it; a failure doubles the wait for the next. */
+/**
+ * The subscription after a probe: one that found the subscriber up (`ok`, see probeFoundUp)
+ * resumes it; otherwise the wait for the next probe doubles.
+ */
 export function afterProbe(health: Health, ok: boolean, now: number): Health {
   if (health.state === "active") return health;
   if (ok) return HEALTHY;

@@ -127,7 +127,7 @@ export async function waitUntil(
 
 /**
  * Where a screenshot goes: the README's docs/screenshots/ with UPDATE_SCREENSHOTS=1, else
- * test/browser/artifacts/ (ignored by git; CI keeps it as an artefact).
+ * test/browser/artifacts/ (ignored by git).
  */
 export function screenshotPath(name: string): string {
   const dir = process.env.UPDATE_SCREENSHOTS
