@@ -3,7 +3,7 @@
 // setting refused at run time is logged once per isolate.
 import { parseSubscriptions, subscriptionSecrets, subscriptionsOf } from "./delivery/subscriptions";
 import { parseImageHosts } from "./images/sources";
-import { LOOPBACK_HOSTS } from "./lib/net";
+import { isPrivateAddress, LOOPBACK_HOSTS } from "./lib/net";
 
 /** The accepted GoAPI webhook secrets: a comma-separated list, so a secret can be rotated. */
 export function webhookSecrets(env: { GOAPI_WEBHOOK_SECRET?: string }): string[] {
@@ -34,7 +34,7 @@ export interface GoapiApi {
 const DEFAULT_GOAPI_API_BASE = "https://api.goapi.ai";
 
 const GOAPI_API_BASE_RULE =
-  "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai (http only for localhost)";
+  "GOAPI_API_BASE: must be an https origin such as https://api.goapi.ai, at a public address (http only for localhost)";
 
 const PUBLIC_BASE_URL_RULE =
   "PUBLIC_BASE_URL: must be an https origin such as https://hooks.example.com (http only for localhost)";
@@ -62,7 +62,7 @@ export function goapiApi(env: {
   const key = env.GOAPI_API_KEY?.trim();
   if (!key) return null;
   const given = env.GOAPI_API_BASE?.trim() || DEFAULT_GOAPI_API_BASE;
-  const base = originOf(given);
+  const base = apiBaseOf(given);
   if (base === null) {
     warnRefusedOnce(GOAPI_API_BASE_RULE, given, "submission and reconciliation are off");
     return null;
@@ -139,6 +139,15 @@ export function publicBaseUrl(env: { PUBLIC_BASE_URL?: string }, requestOrigin: 
 }
 
 /**
+ * GoAPI's API origin as `value` names it (see originOf), or null; never an address that is not
+ * public (the API key goes there), loopback excepted for local use.
+ */
+function apiBaseOf(value: string): string | null {
+  const origin = originOf(value);
+  return origin === null || isPrivateAddress(new URL(origin).hostname) ? null : origin;
+}
+
+/**
  * The origin `value` names, as the URL parser reads it, when it is nothing but an https origin
  * (or http to a loopback host, for local use); else null.
  */
@@ -187,7 +196,7 @@ export function configProblems(env: Record<string, unknown>): string[] {
     }
   }
   const apiBase = text("GOAPI_API_BASE").trim();
-  if (apiBase !== "" && originOf(apiBase) === null) problems.push(GOAPI_API_BASE_RULE);
+  if (apiBase !== "" && apiBaseOf(apiBase) === null) problems.push(GOAPI_API_BASE_RULE);
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
     if (!/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/.test(host)) {
       problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);

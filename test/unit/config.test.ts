@@ -314,11 +314,19 @@ describe("GOAPI_API_BASE", () => {
       "https://api.goapi.ai#x",
       "ftp://api.goapi.ai",
       "api.goapi.ai",
+      // The key never goes to an address that is not public (loopback excepted, for local use).
+      "https://169.254.169.254",
+      "https://10.0.0.5:8443",
+      "https://0x7f000002",
+      "https://[fd00::1]",
     ]) {
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
+      expect(configProblems({ GOAPI_WEBHOOK_SECRET: "s", GOAPI_API_BASE: given }), given).toEqual([
+        expect.stringMatching(/^GOAPI_API_BASE: must be an https origin/),
+      ]);
     }
-    expect(warn).toHaveBeenCalledTimes(8);
+    expect(warn).toHaveBeenCalledTimes(12);
     for (const call of warn.mock.calls) {
       expect(call.join(" ")).toMatch(/^GOAPI_API_BASE: must be an https origin/);
       expect(call.join(" ")).not.toContain(apiKey);

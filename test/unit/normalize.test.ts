@@ -139,6 +139,18 @@ describe("normalizeStatus", () => {
 });
 
 describe("removeSecrets", () => {
+  it("does not look for values too short to tell from ordinary text, which would blank ids and URLs", () => {
+    const body = {
+      task_id: "0f3c2024-8e1b-4c3a-9d2f-2024aa55bb66",
+      output: { image_url: "https://img.midjourneyapi.xyz/mj/2024/a.png" },
+      note: "sent with hook-secret-value-1 inside",
+    };
+    expect(removeSecrets(body, ["2024", "https", "hook-secret-value-1"])).toEqual({
+      ...body,
+      note: "[redacted]",
+    });
+  });
+
   it("drops secret-named keys at any depth and redacts known secret values", () => {
     const cleaned = removeSecrets(
       {
