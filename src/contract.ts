@@ -125,10 +125,11 @@ export interface DeliveryMessage {
 
 /** Whether a queued delivery should be attempted now. */
 export type AttemptStart =
-  | { kind: "send"; stored: StoredEvent; attempt: number }
+  /** `probe`: the attempt is a paused subscription's probe (see TaskHolds.probe). */
+  | { kind: "send"; stored: StoredEvent; attempt: number; probe: boolean }
   /** A repeated message for an attempt that is not due yet: offer it again later. */
   | { kind: "not_due"; delaySeconds: number }
-  /** Delivered, failed, taken over by a newer series, or held by another attempt's lease. */
+  /** Delivered, failed, taken over by a newer series, or held by another message's lease. */
   | { kind: "skip" };
 
 /** What one POST to a subscriber gave: its status (null: no answer), an error, and Retry-After. */

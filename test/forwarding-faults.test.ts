@@ -13,16 +13,23 @@ import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import type { DeliveryMessage, DeliveryView } from "../src/contract";
 import worker from "../src/index";
+import { forgetHealth } from "../src/subscribers/health-client";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { deliveries, eventually, serveImage, subscriberAnswers } from "./support/network";
 import { adminPost, deadLetterPage, ingest, newTaskId, taskView } from "./support/requests";
 
-/** Runs the Worker's queue handler on one message and returns what it did with it. */
-async function consume(queue: string, body: unknown, attempts = 1) {
-  const batch = createMessageBatch(queue, [
-    { id: `m-${crypto.randomUUID()}`, timestamp: new Date(), attempts, body },
-  ]);
+/**
+ * Runs the Worker's queue handler on one message and returns what it did with it. The same `id`
+ * again is the queue offering that message again.
+ */
+async function consume(
+  queue: string,
+  body: unknown,
+  attempts = 1,
+  id = `m-${crypto.randomUUID()}`,
+) {
+  const batch = createMessageBatch(queue, [{ id, timestamp: new Date(), attempts, body }]);
   const message = batch.messages[0];
   if (!message) throw new Error("no message");
   const retry = vi.spyOn(message, "retry");
@@ -244,6 +251,41 @@ describe("the delivery consumer", () => {
     expect((result.delaySeconds ?? 0) * 1000).toBeLessThanOrEqual(due - Date.now() + 1500);
     expect(deliveries(taskId)).toHaveLength(before);
     expect((await deliveryTo(taskId, "all")).attempts).toBe(1);
+  });
+
+  it("attempts again a message whose attempt failed after taking the lease, and drops only duplicates", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
+      );
+    });
+    // The subscription's health cannot be read: the attempt fails after it took the lease.
+    forgetHealth("all");
+    const unreachable = vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation(() => {
+      throw new Error("Durable Object is overloaded");
+    });
+    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    const id = `m-${crypto.randomUUID()}`;
+    expect(await consume("midhook-deliveries", message, 1, id)).toMatchObject({ retried: true });
+    // The queue offers it again while the lease still runs: attempted again, not dropped, so
+    // that a failure that keeps coming ends in the dead-letter queue.
+    expect(await consume("midhook-deliveries", message, 2, id)).toMatchObject({
+      acked: false,
+      retried: true,
+    });
+    // Another message of the same series while the lease is held is a duplicate: dropped.
+    expect(await consume("midhook-deliveries", message, 1)).toMatchObject({
+      acked: true,
+      retried: false,
+    });
+    unreachable.mockRestore();
+    expect(await consume("midhook-deliveries", message, 3, id)).toMatchObject({ acked: true });
+    expect(await deliveryTo(taskId, "all")).toMatchObject({ state: "delivered", attempts: 1 });
+    expect(deliveries(taskId)).toHaveLength(2);
   });
 
   it("records an error while preparing an attempt as that attempt's failure", async () => {

@@ -489,7 +489,7 @@ describe("DELETE /v1/tasks/{id}", () => {
     const taskId = newTaskId();
     const first = await ingest(v2Event(taskId, "processing", 10));
     expect((await deleteTask(taskId)).status).toBe(204);
-    const start = await taskObject(env, taskId).beginAttempt(first.event, "all", 1, 30_000);
+    const start = await taskObject(env, taskId).beginAttempt(first.event, "all", 1, 30_000, "m-1");
     expect(start).toEqual({ kind: "skip" });
 
     const again = await ingest(v2Event(taskId, "processing", 10));
@@ -687,9 +687,10 @@ describe("a task recorded before the index", () => {
     await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
     await env.INDEX.prepare("DELETE FROM tasks WHERE task_id = ?").bind(taskId).run();
     await runInDurableObject(stub, (_, state) => {
-      // What a version-2 database holds: no index_sync, no erasure.
+      // What a version-2 database holds: no index_sync, no erasure, no lease holder.
       const sql = state.storage.sql;
       sql.exec("DROP TABLE index_sync; DROP TABLE erasure; UPDATE schema_version SET version = 2");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
       migrate(sql);
       return state.storage.setAlarm(Date.now());
     });

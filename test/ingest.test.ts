@@ -293,6 +293,20 @@ describe("a task's tables", () => {
       .toArray()
       .map((row) => row.name);
 
+  /** Each of the task's tables' column names, in order (not the runtime's own `_cf_` tables). */
+  const columnsOf = (sql: SqlStorage) =>
+    Object.fromEntries(
+      tablesOf(sql)
+        .filter((table) => !table.startsWith("_cf_"))
+        .map((table) => [
+          table,
+          sql
+            .exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table)
+            .toArray()
+            .map((c) => c.name),
+        ]),
+    );
+
   it("creates a new task's tables at the current schema version", async () => {
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "pending", 0));
@@ -322,6 +336,7 @@ describe("a task's tables", () => {
       sql.exec("ALTER TABLE deliveries DROP COLUMN held");
       sql.exec("ALTER TABLE deliveries DROP COLUMN held_at");
       sql.exec("ALTER TABLE deliveries DROP COLUMN probe");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
       sql.exec("ALTER TABLE events DROP COLUMN source");
       sql.exec("DROP TABLE reconcile");
       sql.exec(
@@ -332,6 +347,7 @@ describe("a task's tables", () => {
       migrate(sql);
       migrate(sql);
       return {
+        columns: columnsOf(sql),
         names: tablesOf(sql),
         eventColumns: sql
           .exec<{ name: string }>("SELECT name FROM pragma_table_info('events')")
@@ -346,5 +362,12 @@ describe("a task's tables", () => {
     expect(tables.names).toContain("reconcile");
     expect(tables.version).toEqual([{ version: SCHEMA_VERSION }]);
     expect((await taskView(taskId)).events.map((e) => e.id)).toEqual([event]);
+    // The upgrades end where a new task's tables start.
+    const fresh = newTaskId();
+    await ingest(v2Event(fresh, "pending", 0));
+    const freshColumns = await runInDurableObject(taskObject(env, fresh), (_, state) =>
+      columnsOf(state.storage.sql),
+    );
+    expect(tables.columns).toEqual(freshColumns);
   });
 });

@@ -260,6 +260,96 @@ describe("a subscriber that goes down", () => {
     expect(await health(id)).toMatchObject({ state: "active" });
   });
 
+  it("probes again after a probe answered 4xx: that delivery retries as any other", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    const id = flaky({ pause_after_failures: 1 });
+    const taskId = newTaskId();
+    let status = 503;
+    const delivered = subscriber([taskId], () => status);
+    await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () => ((await health(id)).state === "paused" ? true : undefined));
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET next_attempt_at = ?", Date.now());
+    });
+    await eventually(async () =>
+      (await deliveryOf(taskId)).waiting_for === "subscriber paused" ? true : undefined,
+    );
+    // The subscriber is back but refuses this delivery: the probe found it up, so the
+    // subscription resumes, and the delivery retries later, spending the attempt.
+    status = 401;
+    await runHealthAlarm(id);
+    await eventually(async () => ((await health(id)).state === "active" ? true : undefined));
+    await eventually(async () =>
+      (await deliveryOf(taskId)).last_status === 401 ? true : undefined,
+    );
+    // It goes down again, and the task's next event waits for the next probe.
+    status = 503;
+    await ingest(v2Event(taskId, "processing", 50));
+    await eventually(async () => ((await health(id)).state === "paused" ? true : undefined));
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE rowid = (SELECT MAX(rowid) FROM deliveries)",
+        Date.now(),
+      );
+    });
+    await eventually(async () => {
+      const view = await taskView(taskId);
+      return view.deliveries[1]?.waiting_for === "subscriber paused" ? true : undefined;
+    }, 15_000);
+    // That probe goes out at once: the retrying delivery is no probe on its way any more.
+    status = 204;
+    await runHealthAlarm(id);
+    await eventually(async () => ((await health(id)).state === "active" ? true : undefined));
+    await eventually(async () => (delivered.length > 0 ? true : undefined));
+  });
+
+  it("asks about each subscription it holds deliveries for, even when another's health fails", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const prefix = `pair-${crypto.randomUUID().slice(0, 8)}`;
+    const [broken, back] = [`${prefix}-a`, `${prefix}-b`];
+    overrideEnv({
+      SUBSCRIPTIONS: JSON.stringify(
+        [broken, back].map((id) => ({
+          id,
+          url: `https://subscriber.test/${id}`,
+          secret: KEY_A,
+          events: ["task.created"],
+        })),
+      ),
+    });
+    const taskId = newTaskId();
+    subscriber([taskId], () => 200);
+    await ingest(v2Event(taskId, "pending", 0));
+    await eventually(async () => {
+      const view = await taskView(taskId);
+      return view.deliveries.filter((d) => d.state === "delivered").length === 2 ? true : undefined;
+    });
+    // Both held long ago, their word to the health objects lost; one health object fails.
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 0, held = 'paused', held_at = ?, finished_at = NULL",
+        Date.now() - 3_600_000,
+      );
+    });
+    const getByName = env.SUBSCRIBERS.getByName.bind(env.SUBSCRIBERS);
+    vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation((name) => {
+      if (name === broken) throw new Error("Durable Object is overloaded");
+      return getByName(name);
+    });
+    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
+    await runDurableObjectAlarm(stub);
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.deliveries.find((d) => d.subscription === back)?.attempts === 2 ? v : undefined;
+    });
+    expect(view.deliveries.find((d) => d.subscription === back)?.state).toBe("delivered");
+    expect(view.deliveries.find((d) => d.subscription === broken)?.waiting_for).toBe(
+      "subscriber paused",
+    );
+  });
+
   it("keeps a task on the waiting list while its probe is still on its way", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     const id = flaky({ pause_after_failures: 1 });

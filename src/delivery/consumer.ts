@@ -80,7 +80,13 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       return;
     }
     const lease = subscription.timeout_ms + LEASE_MARGIN_MS;
-    const start = await task.beginAttempt(body.event, subscription.id, body.series, lease);
+    const start = await task.beginAttempt(
+      body.event,
+      subscription.id,
+      body.series,
+      lease,
+      message.id,
+    );
     if (start.kind === "skip") {
       message.ack();
       return;
@@ -96,13 +102,15 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       await holdFor(env, subscription, body.task_id, body.event);
       await task.holdForSubscriber(body.event, subscription.id, body.series);
     };
-    if (!body.probe && (await isPaused(env, subscription))) {
+    // Whether this is the probe is the task's word: a message says what it was when sent.
+    const { probe } = start;
+    if (!probe && (await isPaused(env, subscription))) {
       await wait();
       message.ack();
       return;
     }
     const report = await attempt(subscription, start.stored);
-    if (body.probe && !probeFoundUp(report.status)) {
+    if (probe && !probeFoundUp(report.status)) {
       // A failed probe spends no attempt either: the delivery goes back to waiting.
       await wait();
       await reportProbe(env, subscription, false);
@@ -113,7 +121,7 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       ...report,
       maxAttempts: subscription.max_attempts,
     });
-    if (body.probe) await reportProbe(env, subscription, true);
+    if (probe) await reportProbe(env, subscription, true);
     else await reportAttempt(env, subscription, answerHealth(report.status));
     if (result.outcome === "retry") message.retry({ delaySeconds: result.delaySeconds });
     else message.ack();

@@ -95,20 +95,30 @@ export class TaskDeliveries {
   }
 
   /**
-   * Takes the lease of a pending delivery for an attempt of `leaseMs`. A message of an older
-   * series, or one that arrives while another attempt holds the lease, is skipped; a repeated
-   * message that arrives before the attempt is due is offered again when it is.
+   * Takes the lease of a pending delivery for an attempt of `leaseMs` by queue message `holder`.
+   * A message of an older series, or another message while an attempt holds the lease (a
+   * duplicate), is skipped; the holder itself, offered again because its attempt failed or died
+   * before it was recorded, takes the lease anew. A repeated message that arrives before the
+   * attempt is due is offered again when it is.
    */
-  lease(eventId: string, subscription: string, series: number, leaseMs: number): Lease {
+  lease(
+    eventId: string,
+    subscription: string,
+    series: number,
+    leaseMs: number,
+    holder: string,
+  ): Lease {
     const delivery = this.pending(eventId, subscription, series);
     const now = Date.now();
-    if (delivery === null || delivery.lease_until > now) return { kind: "skip" };
+    if (delivery === null) return { kind: "skip" };
+    if (delivery.lease_until > now && delivery.lease_holder !== holder) return { kind: "skip" };
     if (delivery.next_attempt_at > now + EARLY_TOLERANCE_MS) {
       return { kind: "not_due", delaySeconds: Math.ceil((delivery.next_attempt_at - now) / 1000) };
     }
     this.#sql.exec(
-      "UPDATE deliveries SET lease_until = ? WHERE event_id = ? AND subscription = ?",
+      "UPDATE deliveries SET lease_until = ?, lease_holder = ? WHERE event_id = ? AND subscription = ?",
       now + leaseMs,
+      holder,
       eventId,
       subscription,
     );
@@ -133,9 +143,10 @@ export class TaskDeliveries {
       report.retryAfterSeconds,
     );
     if (verdict.kind === "retry") {
+      // An answered probe is over: the delivery retries as any other (see TaskHolds.probe).
       this.#sql.exec(
         `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, lease_until = 0,
-           next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
+           probe = 0, next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
         report.error,
@@ -187,7 +198,8 @@ export class TaskDeliveries {
   ): void {
     this.#sql.exec(
       `UPDATE deliveries SET state = 'failed', attempts = ?, last_status = ?, last_error = ?,
-         lease_until = 0, finished_at = ?, listing = 'add' WHERE event_id = ? AND subscription = ?`,
+         lease_until = 0, probe = 0, finished_at = ?, listing = 'add'
+         WHERE event_id = ? AND subscription = ?`,
       attempts,
       status,
       error,

@@ -123,19 +123,26 @@ export class TaskHolds {
   /**
    * For each subscription this task holds deliveries for, once its check is due: released if
    * the subscription is active again, else listed again with its health object (so a word lost
-   * in a crash is repaired), and checked again later.
+   * in a crash is repaired), and checked again later. Each on its own: one whose health object
+   * fails does not hold up the others; the first failure is thrown once all were asked.
    */
   async checkDue(taskId: string, env: Env): Promise<void> {
     const due = this.nextCheckAt();
     if (due === null || due > Date.now()) return;
+    const failures: unknown[] = [];
     for (const { subscription, event } of this.heldFor()) {
-      const health = subscriberHealth(env, subscription);
-      if ((await health.status(subscription)).state === "active") {
-        this.release(subscription);
-      } else {
-        await health.hold(subscription, taskId, event);
-        this.checked(subscription);
+      try {
+        const health = subscriberHealth(env, subscription);
+        if ((await health.status(subscription)).state === "active") {
+          this.release(subscription);
+        } else {
+          await health.hold(subscription, taskId, event);
+          this.checked(subscription);
+        }
+      } catch (err) {
+        failures.push(err);
       }
     }
+    if (failures.length > 0) throw failures[0];
   }
 }

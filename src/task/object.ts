@@ -164,25 +164,28 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * Starts an attempt of a queued delivery: the stored event to send, with the delivery's lease
-   * taken for `leaseMs`; not due yet (a repeated message); or skip when it is no longer wanted
-   * or another attempt holds it.
+   * Starts an attempt of a queued delivery by queue message `messageId`: the stored event to
+   * send, with the delivery's lease taken for `leaseMs`, and whether it is a paused
+   * subscription's probe; not due yet (a repeated message); or skip when it is no longer wanted
+   * or another message's attempt holds it.
    */
   beginAttempt(
     eventId: string,
     subscription: string,
     series: number,
     leaseMs: number,
+    messageId: string,
   ): AttemptStart {
     const task = this.#events.task();
     const row = this.#events.get(eventId);
     if (task === null || row === null) return { kind: "skip" };
-    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs);
+    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs, messageId);
     if (lease.kind !== "leased") return lease;
     return {
       kind: "send",
       stored: storedEvent(row, this.#imageViews(task)),
       attempt: lease.delivery.attempts + 1,
+      probe: lease.delivery.probe === 1,
     };
   }
 

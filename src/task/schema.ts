@@ -6,7 +6,7 @@ import type { DeliveryState, EventSource, ImageState } from "../contract";
 import type { EventType, TaskStatus } from "../goapi/events";
 
 /** The version of the tables below; a database made by this code starts at it. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** The tables of a new task. */
 const SCHEMA = `
@@ -94,6 +94,7 @@ CREATE TABLE deliveries (
   held            TEXT,                 -- 'paused': waits for its subscription to be back
   held_at         INTEGER,              -- when it was held, or its subscription last checked
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
+  lease_holder    TEXT,                 -- the queue message whose attempt took the lease
   PRIMARY KEY (event_id, subscription)
 );
 
@@ -155,6 +156,9 @@ const UPGRADES: ReadonlyMap<number, string> = new Map([
      INSERT INTO index_sync (id, dirty_since) VALUES (1, 0);
      CREATE TABLE erasure (task_id TEXT NOT NULL, started_at TEXT NOT NULL);`,
   ],
+  // A lease names the queue message that took it, so that the queue offering that message
+  // again (its attempt failed or died) is attempted, not taken for a duplicate.
+  [3, "ALTER TABLE deliveries ADD COLUMN lease_holder TEXT;"],
 ]);
 
 /**
@@ -250,6 +254,7 @@ export type DeliveryRow = {
   held: "paused" | null;
   held_at: number | null;
   probe: number;
+  lease_holder: string | null;
 };
 
 export type IndexSyncRow = {
