@@ -221,6 +221,17 @@ describe("POST /webhooks/goapi rejections store nothing and never echo a secret"
     });
   });
 
+  it("answers 422 for a body under 1 MiB that would take more than a row once stored", async () => {
+    // 1e20 is 4 bytes in the body and 21 once re-serialised: half a MiB grows to 2 MB.
+    const numbers = `[${Array(100_000).fill("1e20").join(",")}]`;
+    const grows = `${JSON.stringify(body()).slice(0, -1)},"numbers":${numbers}}`;
+    expect(grows.length).toBeLessThan(1024 * 1024);
+    await expectNothingStored(taskId, async () => {
+      const error = await expectError(await postWebhook(grows), 422, "invalid_payload");
+      expect(error.error.message).toMatch(/once stored/);
+    });
+  });
+
   it("answers 400 for a body that is not JSON", async () => {
     await expectNothingStored(taskId, async () => {
       await expectError(await postWebhook("{not json"), 400, "invalid_json");

@@ -4,6 +4,13 @@ import type { TaskEvent } from "./events";
 import { parseGoapiPayload } from "./normalize";
 import { removeSecrets } from "./sanitize";
 
+/**
+ * The most a stored payload may take. A Durable Object's SQLite row holds at most 2 MB, and the
+ * event's other columns share it. A body under the 1 MiB limit grows when it is re-serialised
+ * (`1e20` is written out in 21 digits), so the stored form is what is checked.
+ */
+const MAX_STORED_PAYLOAD_BYTES = 1.5 * 1024 * 1024;
+
 export type Accepted =
   | { ok: true; event: TaskEvent; payload: string }
   | { ok: false; error: string };
@@ -24,7 +31,18 @@ export function acceptGoapiBody(body: unknown, secrets: readonly string[]): Acce
   const clean = removeSecrets(body, secrets);
   const parsed = parseGoapiPayload(clean);
   if (!parsed.ok) return parsed;
-  return { ok: true, event: parsed.value, payload: JSON.stringify(clean) };
+  const payload = JSON.stringify(clean);
+  // At most 3 bytes of UTF-8 per UTF-16 unit: only a payload that might be too large is encoded.
+  if (payload.length * 3 > MAX_STORED_PAYLOAD_BYTES) {
+    const bytes = new TextEncoder().encode(payload).byteLength;
+    if (bytes > MAX_STORED_PAYLOAD_BYTES) {
+      return {
+        ok: false,
+        error: `the payload takes ${bytes} bytes once stored, over ${MAX_STORED_PAYLOAD_BYTES}: numbers in it are written out in full`,
+      };
+    }
+  }
+  return { ok: true, event: parsed.value, payload };
 }
 
 /** A status GoAPI has not used before is recorded as processing, and said, wherever it is heard. */
