@@ -349,6 +349,23 @@ describe("console pages", () => {
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
   });
 
+  it("shows only the notices it knows, whatever the query names", async () => {
+    const { cookie } = await signIn();
+    const known = await (await request("/?notice=deleted", { cookie })).text();
+    expect(known).toContain("The task was deleted");
+    for (const key of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      for (const page of [
+        await request(`/?notice=${key}`, { cookie }),
+        await request(`/?notice=${key}`),
+      ]) {
+        expect(page.status).toBe(200);
+        const html = await page.text();
+        expect(html, key).not.toMatch(/native code|\[object Object\]/);
+        expect(html, key).not.toContain('class="notice"');
+      }
+    }
+  });
+
   it("redelivers a task's events from its page", async () => {
     const browser = await signIn();
     const taskId = newTaskId();

@@ -45,11 +45,18 @@ export function byteSize(bytes: number | null): string {
 }
 
 /** Notices a redirect after an action names (never free text from the query string). */
-export const NOTICES: Readonly<Record<string, string>> = {
-  "signed-out": "Signed out.",
-  deleted: "The task was deleted: its images, events, deliveries and index row are gone.",
-  redelivered: "Redelivery started: the task's events go out again in a new attempt series.",
-  "nothing-redelivered": "Nothing to redeliver: no subscription wants this task's events.",
-  replayed: "Replay started: the delivery goes out again in a new attempt series.",
-  resumed: "Resumed: the subscription's waiting deliveries go out now, a few tasks a second.",
-};
+const NOTICES: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    "signed-out": "Signed out.",
+    deleted: "The task was deleted: its images, events, deliveries and index row are gone.",
+    redelivered: "Redelivery started: the task's events go out again in a new attempt series.",
+    "nothing-redelivered": "Nothing to redeliver: no subscription wants this task's events.",
+    replayed: "Replay started: the delivery goes out again in a new attempt series.",
+    resumed: "Resumed: the subscription's waiting deliveries go out now, a few tasks a second.",
+  }),
+);
+
+/** The notice the query's `notice` names, or null: only a known one, never an inherited name. */
+export function noticeText(key: string | null | undefined): string | null {
+  return NOTICES.get(key ?? "") ?? null;
+}

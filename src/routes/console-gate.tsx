@@ -19,7 +19,7 @@ import {
   sessionCookieName,
 } from "../console/session";
 import { isSignedOut } from "../console/sign-outs";
-import { NOTICES } from "../console/text";
+import { noticeText } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
 
 /** The Hono environment of the console: the app's, with the session. */
@@ -86,7 +86,7 @@ function noSession(c: Context<ConsoleEnv>): Response | Promise<Response> {
   }
   if (c.req.method === "GET") {
     // A notice (say, "Signed out.") is shown on the form, not carried past it.
-    const notice = NOTICES[url.searchParams.get("notice") ?? ""] ?? null;
+    const notice = noticeText(url.searchParams.get("notice"));
     url.searchParams.delete("notice");
     return c.html(<SignInPage next={url.pathname + url.search} notice={notice} />);
   }

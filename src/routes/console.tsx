@@ -20,7 +20,7 @@ import {
 import { recordSignOut } from "../console/sign-outs";
 import { SubscriptionsPage } from "../console/subscriptions";
 import { TaskPage, TaskPanel } from "../console/task-page";
-import { NOTICES } from "../console/text";
+import { noticeText } from "../console/text";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError, errorText } from "../lib/errors";
 import { isWebSocketUpgrade } from "../lib/websocket";
@@ -61,8 +61,6 @@ const NOT_RECORDED = {
     "To end every session now, change ADMIN_TOKEN.",
 };
 
-const notice = (key: string | undefined) => (key === undefined ? null : (NOTICES[key] ?? null));
-
 consolePages.get("/", consoleOn, signedIn, async (c) => {
   const status = c.req.query("status") || undefined;
   const cursor = c.req.query("cursor") || undefined;
@@ -74,7 +72,7 @@ consolePages.get("/", consoleOn, signedIn, async (c) => {
       paged={cursor !== undefined}
       session={c.get("session")}
       now={Date.now()}
-      notice={notice(c.req.query("notice"))}
+      notice={noticeText(c.req.query("notice"))}
     />,
   );
 });
@@ -115,7 +113,7 @@ consolePages.get("/tasks/:taskId", consoleOn, signedIn, async (c) => {
       view={view}
       session={c.get("session")}
       now={Date.now()}
-      notice={notice(c.req.query("notice"))}
+      notice={noticeText(c.req.query("notice"))}
     />,
   );
 });
@@ -160,7 +158,7 @@ consolePages.get("/dead-letters", consoleOn, signedIn, async (c) => {
       paged={cursor !== undefined}
       session={c.get("session")}
       now={Date.now()}
-      notice={notice(c.req.query("notice"))}
+      notice={noticeText(c.req.query("notice"))}
     />,
   );
 });
@@ -171,7 +169,7 @@ consolePages.get("/subscriptions", consoleOn, signedIn, async (c) =>
       items={await listSubscriptions(c.env)}
       session={c.get("session")}
       now={Date.now()}
-      notice={notice(c.req.query("notice"))}
+      notice={noticeText(c.req.query("notice"))}
     />,
   ),
 );
