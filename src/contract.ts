@@ -119,8 +119,18 @@ export interface DeliveryMessage {
   event: string;
   subscription: string;
   series: number;
-  /** Set on the one delivery that probes a paused subscription. */
+  /**
+   * The delivery was the paused subscription's probe when this was queued. The consumer asks the
+   * task (AttemptStart.probe), as a retried message keeps what it said; this is read only when
+   * the subscription is gone and the task is not asked.
+   */
   probe?: boolean;
+}
+
+/** Which queue message, and which delivery of it (its `attempts`), asks for an attempt. */
+export interface QueueMessageRef {
+  id: string;
+  attempts: number;
 }
 
 /** Whether a queued delivery should be attempted now. */
@@ -129,7 +139,7 @@ export type AttemptStart =
   | { kind: "send"; stored: StoredEvent; attempt: number; probe: boolean }
   /** A repeated message for an attempt that is not due yet: offer it again later. */
   | { kind: "not_due"; delaySeconds: number }
-  /** Delivered, failed, taken over by a newer series, or held by another message's lease. */
+  /** Delivered, failed, taken over by a newer series, or held by another delivery's lease. */
   | { kind: "skip" };
 
 /** What one POST to a subscriber gave: its status (null: no answer), an error, and Retry-After. */

@@ -277,8 +277,13 @@ describe("the delivery consumer", () => {
       acked: false,
       retried: true,
     });
-    // Another message of the same series while the lease is held is a duplicate: dropped.
+    // Another message of the same series while the lease is held is a duplicate: dropped. So is
+    // the same message handed over twice at once (the same delivery of it, by its attempts).
     expect(await consume("midhook-deliveries", message, 1)).toMatchObject({
+      acked: true,
+      retried: false,
+    });
+    expect(await consume("midhook-deliveries", message, 2, id)).toMatchObject({
       acked: true,
       retried: false,
     });

@@ -489,7 +489,10 @@ describe("DELETE /v1/tasks/{id}", () => {
     const taskId = newTaskId();
     const first = await ingest(v2Event(taskId, "processing", 10));
     expect((await deleteTask(taskId)).status).toBe(204);
-    const start = await taskObject(env, taskId).beginAttempt(first.event, "all", 1, 30_000, "m-1");
+    const start = await taskObject(env, taskId).beginAttempt(first.event, "all", 1, 30_000, {
+      id: "m-1",
+      attempts: 1,
+    });
     expect(start).toEqual({ kind: "skip" });
 
     const again = await ingest(v2Event(taskId, "processing", 10));
@@ -691,6 +694,7 @@ describe("a task recorded before the index", () => {
       const sql = state.storage.sql;
       sql.exec("DROP TABLE index_sync; DROP TABLE erasure; UPDATE schema_version SET version = 2");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN lease_attempts");
       migrate(sql);
       return state.storage.setAlarm(Date.now());
     });

@@ -332,6 +332,24 @@ describe("a task's tables", () => {
     expect(version).toBe(SCHEMA_VERSION);
   });
 
+  it("survives a rollback: older code records its own version, and the upgrades run again", async () => {
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "processing", 10));
+    const version = await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      const sql = state.storage.sql;
+      // What the release before the last upgrade does with a newer database: it runs none of
+      // the upgrades it does not know, and writes its own version over the newer one.
+      sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION - 1);
+      migrate(sql);
+      // Code older than the database leaves its version alone.
+      sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION + 1);
+      migrate(sql);
+      return sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version;
+    });
+    expect(version).toBe(SCHEMA_VERSION + 1);
+    expect((await taskView(taskId)).events.map((e) => e.id)).toEqual([event]);
+  });
+
   it("upgrades a database made before schema versions, keeping what it recorded", async () => {
     const taskId = newTaskId();
     const { event } = await ingest(v2Event(taskId, "processing", 10));
@@ -348,6 +366,7 @@ describe("a task's tables", () => {
       sql.exec("ALTER TABLE deliveries DROP COLUMN held_at");
       sql.exec("ALTER TABLE deliveries DROP COLUMN probe");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN lease_attempts");
       sql.exec("ALTER TABLE events DROP COLUMN source");
       sql.exec("DROP TABLE reconcile");
       sql.exec(

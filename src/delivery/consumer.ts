@@ -80,13 +80,10 @@ async function deliver(message: Message<unknown>, env: Env): Promise<void> {
       return;
     }
     const lease = subscription.timeout_ms + LEASE_MARGIN_MS;
-    const start = await task.beginAttempt(
-      body.event,
-      subscription.id,
-      body.series,
-      lease,
-      message.id,
-    );
+    const start = await task.beginAttempt(body.event, subscription.id, body.series, lease, {
+      id: message.id,
+      attempts: message.attempts,
+    });
     if (start.kind === "skip") {
       message.ack();
       return;

@@ -6,6 +6,7 @@ import type {
   AttemptOutcome,
   AttemptReport,
   DeliveryMessage,
+  QueueMessageRef,
   RestartedDelivery,
 } from "../contract";
 import { classifyAttempt } from "../delivery/policy";
@@ -95,30 +96,34 @@ export class TaskDeliveries {
   }
 
   /**
-   * Takes the lease of a pending delivery for an attempt of `leaseMs` by queue message `holder`.
-   * A message of an older series, or another message while an attempt holds the lease (a
-   * duplicate), is skipped; the holder itself, offered again because its attempt failed or died
-   * before it was recorded, takes the lease anew. A repeated message that arrives before the
-   * attempt is due is offered again when it is.
+   * Takes the lease of a pending delivery for an attempt of `leaseMs` by queue message `by`. A
+   * message of an older series is skipped, and so is any other while an attempt holds the lease
+   * (a duplicate), but for the holder offered again by the queue (a later delivery of it: its
+   * attempt failed or died before it was recorded), which takes the lease anew. A repeated
+   * message that arrives before the attempt is due is offered again when it is.
    */
   lease(
     eventId: string,
     subscription: string,
     series: number,
     leaseMs: number,
-    holder: string,
+    by: QueueMessageRef,
   ): Lease {
     const delivery = this.pending(eventId, subscription, series);
     const now = Date.now();
     if (delivery === null) return { kind: "skip" };
-    if (delivery.lease_until > now && delivery.lease_holder !== holder) return { kind: "skip" };
+    const offeredAgain =
+      delivery.lease_holder === by.id && by.attempts > (delivery.lease_attempts ?? 0);
+    if (delivery.lease_until > now && !offeredAgain) return { kind: "skip" };
     if (delivery.next_attempt_at > now + EARLY_TOLERANCE_MS) {
       return { kind: "not_due", delaySeconds: Math.ceil((delivery.next_attempt_at - now) / 1000) };
     }
     this.#sql.exec(
-      "UPDATE deliveries SET lease_until = ?, lease_holder = ? WHERE event_id = ? AND subscription = ?",
+      `UPDATE deliveries SET lease_until = ?, lease_holder = ?, lease_attempts = ?
+         WHERE event_id = ? AND subscription = ?`,
       now + leaseMs,
-      holder,
+      by.id,
+      by.attempts,
       eventId,
       subscription,
     );

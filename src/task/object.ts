@@ -13,6 +13,7 @@ import type {
   AttemptStart,
   EraseResult,
   EventSource,
+  QueueMessageRef,
   RecordResult,
   RedeliverResult,
   TaskView,
@@ -164,22 +165,22 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * Starts an attempt of a queued delivery by queue message `messageId`: the stored event to
-   * send, with the delivery's lease taken for `leaseMs`, and whether it is a paused
-   * subscription's probe; not due yet (a repeated message); or skip when it is no longer wanted
-   * or another message's attempt holds it.
+   * Starts an attempt of a queued delivery by queue message `by`: the stored event to send, with
+   * the delivery's lease taken for `leaseMs`, and whether it is a paused subscription's probe;
+   * not due yet (a repeated message); or skip when it is no longer wanted or another delivery's
+   * attempt holds it (see TaskDeliveries.lease).
    */
   beginAttempt(
     eventId: string,
     subscription: string,
     series: number,
     leaseMs: number,
-    messageId: string,
+    by: QueueMessageRef,
   ): AttemptStart {
     const task = this.#events.task();
     const row = this.#events.get(eventId);
     if (task === null || row === null) return { kind: "skip" };
-    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs, messageId);
+    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs, by);
     if (lease.kind !== "leased") return lease;
     return {
       kind: "send",

@@ -27,7 +27,8 @@ CREATE TABLE task (
 
 -- Each distinct event, once. identity = "<status>:<progress>" is unique, which is what makes a
 -- redelivery a duplicate. payload is GoAPI's body with secrets removed, kept once: a delivery
--- reads the event's fields from it again, so a body near 1 MiB stays within SQLite's 2 MB row.
+-- reads the event's fields from it again, so that a payload of up to 1.5 MiB as stored (see
+-- goapi/accept) stays within SQLite's 2 MB row.
 -- forward_state is the outbox: 'waiting' until the event's deliveries exist (a completed event
 -- waits for its images, every event waits for a valid SUBSCRIPTIONS), then 'released';
 -- 'never' for stale events. seq is the rowid: events are only ever deleted all at once, so
@@ -95,6 +96,7 @@ CREATE TABLE deliveries (
   held_at         INTEGER,              -- when it was held, or its subscription last checked
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   lease_holder    TEXT,                 -- the queue message whose attempt took the lease
+  lease_attempts  INTEGER,              -- which delivery of that message took it (its attempts)
   PRIMARY KEY (event_id, subscription)
 );
 
@@ -120,11 +122,16 @@ CREATE TABLE erasure (
 `;
 
 /**
- * UPGRADES[n] brings a database from version n to n + 1. Append only: a deployed upgrade never
- * changes, because millions of task databases may already have run it. Version 1 is the schema
- * of the databases made before versions were recorded.
+ * UPGRADES[n] brings a database from version n to n + 1: SQL, or a function of the database.
+ * Append only: a deployed upgrade never changes, because millions of task databases may already
+ * have run it. Version 1 is the schema of the databases made before versions were recorded.
+ * From version 3 on, an upgrade must be safe to run twice: code older than it, run after it (a
+ * rollback), writes its own version over the newer one, and the next deploy runs it again.
  */
-const UPGRADES: ReadonlyMap<number, string> = new Map([
+const UPGRADES: ReadonlyMap<number, string | ((sql: SqlStorage) => void)> = new Map<
+  number,
+  string | ((sql: SqlStorage) => void)
+>([
   // Every attempt was also logged to an `attempts` table that nothing read, and each event kept
   // a normalized copy of its payload's fields beside the payload (up to twice the body's size).
   // Failed deliveries were listed by a queue consumer; the task now lists them itself. Events
@@ -156,10 +163,25 @@ const UPGRADES: ReadonlyMap<number, string> = new Map([
      INSERT INTO index_sync (id, dirty_since) VALUES (1, 0);
      CREATE TABLE erasure (task_id TEXT NOT NULL, started_at TEXT NOT NULL);`,
   ],
-  // A lease names the queue message that took it, so that the queue offering that message
-  // again (its attempt failed or died) is attempted, not taken for a duplicate.
-  [3, "ALTER TABLE deliveries ADD COLUMN lease_holder TEXT;"],
+  // A lease names the queue message that took it, and which delivery of it, so that the queue
+  // offering that message again (its attempt failed or died) is attempted, not taken for a
+  // duplicate.
+  [
+    3,
+    (sql) => {
+      addColumnIfMissing(sql, "deliveries", "lease_holder", "TEXT");
+      addColumnIfMissing(sql, "deliveries", "lease_attempts", "INTEGER");
+    },
+  ],
 ]);
+
+/** Adds a column unless it is there already (an upgrade run again after a rollback). */
+function addColumnIfMissing(sql: SqlStorage, table: string, column: string, type: string): void {
+  const exists = sql
+    .exec("SELECT 1 FROM pragma_table_info(?) WHERE name = ?", table, column)
+    .toArray();
+  if (exists.length === 0) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+}
 
 /**
  * Brings the task's database to SCHEMA_VERSION: the whole schema when it is new, the upgrades in
@@ -180,11 +202,14 @@ export function migrate(sql: SqlStorage): void {
   const version = tables.includes("schema_version")
     ? sql.exec<{ version: number }>("SELECT version FROM schema_version").one().version
     : 1;
-  if (version === SCHEMA_VERSION) return;
+  // A newer version is left alone: this code is older than the database (a rollback), and the
+  // newer code that comes back must find its own version.
+  if (version >= SCHEMA_VERSION) return;
   for (let from = version; from < SCHEMA_VERSION; from++) {
     const upgrade = UPGRADES.get(from);
     if (upgrade === undefined) throw new Error(`no upgrade from task schema ${from}`);
-    sql.exec(upgrade);
+    if (typeof upgrade === "string") sql.exec(upgrade);
+    else upgrade(sql);
   }
   sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   sql.exec("DELETE FROM schema_version");
@@ -255,6 +280,7 @@ export type DeliveryRow = {
   held_at: number | null;
   probe: number;
   lease_holder: string | null;
+  lease_attempts: number | null;
 };
 
 export type IndexSyncRow = {
