@@ -2,6 +2,7 @@
 // functions take only the settings they read, so `npm run check-config` runs them in Node; a
 // setting refused at run time is logged once per isolate.
 import { parseSubscriptions, subscriptionSecrets, subscriptionsOf } from "./delivery/subscriptions";
+import { MIN_SECRET_CHARS } from "./goapi/sanitize";
 import { parseImageHosts } from "./images/sources";
 import { isPrivateAddress, LOOPBACK_HOSTS } from "./lib/net";
 
@@ -51,7 +52,8 @@ function warnRefusedOnce(rule: string, value: string, instead: string): void {
 
 /**
  * GOAPI_API_KEY and the settings that go with it; null while the key is unset, and while
- * GOAPI_API_BASE is not an origin the key may be sent to (https, or http to a loopback host).
+ * GOAPI_API_BASE is not an origin the key may be sent to (see apiBaseOf: https at a public
+ * address or loopback, or http to a loopback host).
  */
 export function goapiApi(env: {
   GOAPI_API_KEY?: string;
@@ -178,6 +180,25 @@ export function retentionDays(env: { RETENTION_DAYS?: string }): number | null {
 }
 
 /**
+ * Why the copy could never fetch from IMAGE_HOSTS entry `host` (see isAllowedImageUrl), or null:
+ * it is not a host or host:port, its address is not public, or it is an IPv6 literal written
+ * otherwise than a URL writes it (the copy compares the URL's own form).
+ */
+function imageHostProblem(host: string): string | null {
+  if (!/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/.test(host)) return "is not a host or host:port";
+  let hostname: string;
+  try {
+    hostname = new URL(`https://${host}/`).hostname;
+  } catch {
+    return "is not a host or host:port";
+  }
+  if (isPrivateAddress(hostname))
+    return "is not a public address; images are never fetched from it";
+  if (host.startsWith("[") && !host.startsWith(hostname)) return `is written ${hostname} in a URL`;
+  return null;
+}
+
+/**
  * Every problem with a configuration (vars and secrets as the Worker would see them), each
  * naming the setting at fault; empty when it is sound. Used by `npm run check-config`.
  */
@@ -190,6 +211,21 @@ export function configProblems(env: Record<string, unknown>): string[] {
   if (text("GOAPI_WEBHOOK_SECRET").trim() === "") {
     problems.push("GOAPI_WEBHOOK_SECRET: not set; every webhook would be refused with 503");
   }
+  const secrets: Array<[string, string[]]> = [
+    [
+      "GOAPI_WEBHOOK_SECRET",
+      webhookSecrets({ GOAPI_WEBHOOK_SECRET: text("GOAPI_WEBHOOK_SECRET") }),
+    ],
+    ["ADMIN_TOKEN", [adminToken({ ADMIN_TOKEN: text("ADMIN_TOKEN") }) ?? ""]],
+    ["GOAPI_API_KEY", [text("GOAPI_API_KEY").trim()]],
+  ];
+  for (const [name, values] of secrets) {
+    if (values.some((v) => v !== "" && v.length < MIN_SECRET_CHARS)) {
+      problems.push(
+        `${name}: a value is shorter than ${MIN_SECRET_CHARS} characters: easy to guess, and midhook would not remove it from payloads; use a long random one`,
+      );
+    }
+  }
   for (const name of ["MAX_IMAGE_BYTES", "RECONCILE_AFTER_SECONDS", "RECONCILE_GIVE_UP_SECONDS"]) {
     if (positiveInteger(text(name)) === null) {
       problems.push(`${name}: "${text(name).trim().slice(0, 20)}" is not a positive whole number`);
@@ -198,9 +234,8 @@ export function configProblems(env: Record<string, unknown>): string[] {
   const apiBase = text("GOAPI_API_BASE").trim();
   if (apiBase !== "" && apiBaseOf(apiBase) === null) problems.push(GOAPI_API_BASE_RULE);
   for (const host of parseImageHosts(text("IMAGE_HOSTS"))) {
-    if (!/^([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/.test(host)) {
-      problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" is not a host or host:port`);
-    }
+    const problem = imageHostProblem(host);
+    if (problem !== null) problems.push(`IMAGE_HOSTS: "${host.slice(0, 60)}" ${problem}`);
   }
   const base = text("PUBLIC_BASE_URL").trim();
   if (base !== "" && originOf(base) === null) problems.push(PUBLIC_BASE_URL_RULE);

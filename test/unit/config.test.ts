@@ -228,7 +228,9 @@ describe("secretsToRemove", () => {
 
 describe("configProblems", () => {
   it("reports every bad setting by name", () => {
-    expect(configProblems({ GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" })).toEqual([]);
+    expect(configProblems({ GOAPI_WEBHOOK_SECRET: "webhook-secret", SUBSCRIPTIONS: "[]" })).toEqual(
+      [],
+    );
     expect(
       configProblems({
         MAX_IMAGE_BYTES: "lots",
@@ -246,19 +248,49 @@ describe("configProblems", () => {
   });
 
   it("takes every IMAGE_HOSTS entry the copy can match, an IPv6 literal in brackets included", () => {
-    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const base = { GOAPI_WEBHOOK_SECRET: "webhook-secret", SUBSCRIPTIONS: "[]" };
     const hosts =
-      "img.example.com, img.example.com:8443, localhost:8788, 127.0.0.1:8788, [::1]:8788, [2001:db8::1]";
+      "img.example.com, img.example.com:8443, localhost:8788, 127.0.0.1:8788, [::1]:8788, [2606:4700:4700::1111]";
     expect(configProblems({ ...base, IMAGE_HOSTS: hosts })).toEqual([]);
-    for (const bad of ["[::1", "[zz]:80", "img.example.com/path", "user@img.example.com"]) {
+    // Entries the copy could never match: not a host, an address that is not public, or an IPv6
+    // literal not written as a URL writes it.
+    for (const bad of [
+      "[::1",
+      "[zz]:80",
+      "img.example.com/path",
+      "user@img.example.com",
+      "10.0.0.5",
+      "[fd00::1]",
+      "[::ffff:10.0.0.1]",
+      "[2606:4700:4700:0::1111]",
+    ]) {
       expect(configProblems({ ...base, IMAGE_HOSTS: bad }), bad).toEqual([
-        `IMAGE_HOSTS: "${bad}" is not a host or host:port`,
+        expect.stringMatching(new RegExp(`^IMAGE_HOSTS: "${bad.replace(/[[\].]/g, "\\$&")}" `)),
       ]);
     }
   });
 
+  it("refuses secrets too short to guess hard or to find in a payload", () => {
+    const base = { GOAPI_WEBHOOK_SECRET: "webhook-secret", SUBSCRIPTIONS: "[]" };
+    expect(
+      configProblems({ ...base, ADMIN_TOKEN: "admin-token", GOAPI_API_KEY: "api-key-1" }),
+    ).toEqual([]);
+    expect(
+      configProblems({
+        ...base,
+        GOAPI_WEBHOOK_SECRET: "webhook-secret, 2024",
+        ADMIN_TOKEN: "admin",
+        GOAPI_API_KEY: "key",
+      }),
+    ).toEqual([
+      expect.stringMatching(/^GOAPI_WEBHOOK_SECRET: a value is shorter than 8 characters/),
+      expect.stringMatching(/^ADMIN_TOKEN: a value is shorter than 8 characters/),
+      expect.stringMatching(/^GOAPI_API_KEY: a value is shorter than 8 characters/),
+    ]);
+  });
+
   it("takes PUBLIC_BASE_URL only as an https origin, or http to a loopback host", () => {
-    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const base = { GOAPI_WEBHOOK_SECRET: "webhook-secret", SUBSCRIPTIONS: "[]" };
     const problemsOf = (PUBLIC_BASE_URL: string) => configProblems({ ...base, PUBLIC_BASE_URL });
     for (const good of [
       "https://hooks.example.com",
@@ -322,9 +354,10 @@ describe("GOAPI_API_BASE", () => {
     ]) {
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
       expect(goapiApi({ GOAPI_API_KEY: apiKey, GOAPI_API_BASE: given }), given).toBeNull();
-      expect(configProblems({ GOAPI_WEBHOOK_SECRET: "s", GOAPI_API_BASE: given }), given).toEqual([
-        expect.stringMatching(/^GOAPI_API_BASE: must be an https origin/),
-      ]);
+      expect(
+        configProblems({ GOAPI_WEBHOOK_SECRET: "webhook-secret", GOAPI_API_BASE: given }),
+        given,
+      ).toEqual([expect.stringMatching(/^GOAPI_API_BASE: must be an https origin/)]);
     }
     expect(warn).toHaveBeenCalledTimes(12);
     for (const call of warn.mock.calls) {

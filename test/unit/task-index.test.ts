@@ -83,7 +83,7 @@ describe("RETENTION_DAYS", () => {
   });
 
   it("is reported by check-config when it is not a number of days", () => {
-    const base = { GOAPI_WEBHOOK_SECRET: "s", SUBSCRIPTIONS: "[]" };
+    const base = { GOAPI_WEBHOOK_SECRET: "webhook-secret", SUBSCRIPTIONS: "[]" };
     expect(configProblems({ ...base, RETENTION_DAYS: "30" })).toEqual([]);
     expect(configProblems({ ...base, RETENTION_DAYS: "" })).toEqual([]);
     expect(configProblems({ ...base, RETENTION_DAYS: "a month" })).toEqual([
