@@ -2,10 +2,11 @@
 // with redeliveries while the Worker (in the local runtime, ./lib/local-stack) is killed with
 // SIGKILL and restarted on the same state several times, Queues refuses sends for a minute, task
 // isolates crash while copying images, a broken SUBSCRIPTIONS is deployed for a few minutes, and
-// the downstream receiver goes down for a while. At the end every event GoAPI got a 200 for must be recorded exactly once and
-// delivered under one webhook-id (or listed as a dead letter), and no delivery may be stuck.
-// About 5 minutes, bounded at about 8 (the local queue loses in-flight messages at each restart, and a
-// lost message is sent again 3 minutes after it was due).
+// the downstream receiver goes down for a while. At the end every event GoAPI got a 200 for
+// must be recorded exactly once and delivered under one webhook-id (or listed as a dead
+// letter), and no delivery may be stuck. About 5 minutes, bounded at about 8 (the local queue
+// loses in-flight messages at each restart, and a lost message is sent again 3 minutes after
+// it was due).
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -80,7 +80,7 @@ async function main(): Promise<void> {
         ]),
       },
     });
-    log(`  midhook (local runtime)  ${worker.url}  state in ${worker.stateDir}\n`);
+    log(`  midhook (local)         ${worker.url}  state in ${worker.stateDir}\n`);
     await runScenarios(worker, images.add, receiver, api);
   } finally {
     await worker?.stop();

@@ -10,7 +10,10 @@ export const TASK_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 
 const taskIdSchema = z
   .string()
-  .regex(TASK_ID_PATTERN, "must be 1-128 characters of A-Z a-z 0-9 _ . : - (no slashes)");
+  .regex(
+    TASK_ID_PATTERN,
+    "must be 1-128 characters of A-Z a-z 0-9 _ . : -, starting with a letter or digit",
+  );
 
 // Optional fields never reject a delivery: a value of an unexpected type reads as absent,
 // so an odd field cannot make GoAPI's event disappear.
