@@ -94,7 +94,7 @@ describe("a task's alarm", () => {
     outage.mockRestore();
     await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
     await runDurableObjectAlarm(stub);
-    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await deliveryWhenSettled(taskId, "all");
     const sent = deliveries(taskId).filter((d) => d.path === "/all");
     expect(sent).toHaveLength(1);
     expect((await deliveryTo(taskId, "all")).state).toBe("delivered");
@@ -257,7 +257,8 @@ describe("the delivery consumer", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     const { event } = await ingest(v2Event(taskId, "pending", 0));
-    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    // Delivered once, and recorded so: nothing of that attempt is still on its way.
+    await deliveryWhenSettled(taskId, "all");
     await runInDurableObject(taskObject(env, taskId), (_, state) => {
       state.storage.sql.exec(
         "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
@@ -297,7 +298,7 @@ describe("the delivery consumer", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     const { event } = await ingest(v2Event(taskId, "pending", 0));
-    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await deliveryWhenSettled(taskId, "all");
     await runInDurableObject(taskObject(env, taskId), (_, state) => {
       state.storage.sql.exec("UPDATE events SET payload = '{\"broken\":true}'");
       state.storage.sql.exec(
@@ -316,7 +317,7 @@ describe("lost queue messages", () => {
   it("waits several minutes before calling a queued message lost", async () => {
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "pending", 0));
-    await eventually(() => (deliveries(taskId).length > 0 ? true : undefined));
+    await deliveryWhenSettled(taskId, "all");
     const stub = taskObject(env, taskId);
     // Queued two minutes ago and not attempted yet: a backed-up queue, not a lost message.
     await runInDurableObject(stub, (_, state) => {
@@ -328,6 +329,50 @@ describe("lost queue messages", () => {
     });
     await runDurableObjectAlarm(stub);
     expect(await rows(taskId)).toMatchObject({ series: 1, enqueued: 1 });
+  });
+});
+
+describe("deliveries whose messages keep failing", () => {
+  it("fails and lists a delivery after 10 re-sent messages in a row with no attempt recorded", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    await deliveryWhenSettled(taskId, "all");
+    const stub = taskObject(env, taskId);
+    // Every message is lost from now on (or fails before its attempt is recorded, and is then
+    // offered again too late): the queue takes them, and no attempt comes of them.
+    vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockResolvedValue(undefined as never);
+    const lostLongAgo = (resends: number) =>
+      runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec(
+          `UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL,
+             resends = ?, next_attempt_at = ? WHERE subscription = 'all'`,
+          resends,
+          Date.now() - 600_000,
+        );
+        return state.storage.setAlarm(Date.now());
+      });
+    await lostLongAgo(8);
+    await runDurableObjectAlarm(stub);
+    expect(await rows(taskId)).toMatchObject({ state: "pending", series: 2, enqueued: 1 });
+    // The tenth re-send goes out; the next loss fails the delivery.
+    await lostLongAgo(9);
+    await runDurableObjectAlarm(stub);
+    expect(await rows(taskId)).toMatchObject({ state: "pending", series: 3 });
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET next_attempt_at = ? WHERE subscription = 'all'",
+        Date.now() - 600_000,
+      );
+      return state.storage.setAlarm(Date.now());
+    });
+    await runDurableObjectAlarm(stub);
+    const failed = await deliveryWhenSettled(taskId, "all");
+    expect(failed).toMatchObject({ state: "failed" });
+    expect(failed.last_error).toMatch(/10 queue messages in a row/);
+    await eventually(async () =>
+      (await deadLetterPage()).items.some((i) => i.task_id === taskId) ? true : undefined,
+    );
   });
 });
 

@@ -695,6 +695,7 @@ describe("a task recorded before the index", () => {
       sql.exec("DROP TABLE index_sync; DROP TABLE erasure; UPDATE schema_version SET version = 2");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_attempts");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN resends");
       migrate(sql);
       return state.storage.setAlarm(Date.now());
     });

@@ -337,10 +337,12 @@ describe("a task's tables", () => {
     const { event } = await ingest(v2Event(taskId, "processing", 10));
     const version = await runInDurableObject(taskObject(env, taskId), (_, state) => {
       const sql = state.storage.sql;
-      // What the release before the last upgrade does with a newer database: it runs none of
-      // the upgrades it does not know, and writes its own version over the newer one.
-      sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION - 1);
-      migrate(sql);
+      // What an older release does with a newer database: it runs none of the upgrades it does
+      // not know, and writes its own version over the newer one. Each upgrade then runs again.
+      for (let older = 2; older < SCHEMA_VERSION; older++) {
+        sql.exec("UPDATE schema_version SET version = ?", older);
+        migrate(sql);
+      }
       // Code older than the database leaves its version alone.
       sql.exec("UPDATE schema_version SET version = ?", SCHEMA_VERSION + 1);
       migrate(sql);
@@ -367,6 +369,7 @@ describe("a task's tables", () => {
       sql.exec("ALTER TABLE deliveries DROP COLUMN probe");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_holder");
       sql.exec("ALTER TABLE deliveries DROP COLUMN lease_attempts");
+      sql.exec("ALTER TABLE deliveries DROP COLUMN resends");
       sql.exec("ALTER TABLE events DROP COLUMN source");
       sql.exec("DROP TABLE reconcile");
       sql.exec(

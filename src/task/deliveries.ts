@@ -19,6 +19,14 @@ import type { DeliveryRow } from "./schema";
  * series' message is dropped, but it is wasted work).
  */
 const LOST_MESSAGE_GRACE_MS = 3 * 60_000;
+/**
+ * A delivery whose messages were re-sent this many times in a row, with no attempt recorded
+ * between them, fails and is listed. Production queues do not lose messages, so each re-send
+ * means an attempt that failed before it was recorded, again and again (the subscription's
+ * health unreadable, an isolate dying on it): without this, each re-send would start the queue's
+ * retries from zero, and the delivery would never end.
+ */
+const MAX_RESENDS = 10;
 /** Cloudflare Queues takes at most 100 messages per sendBatch. */
 const SEND_BATCH_LIMIT = 100;
 /** A queue message may arrive this much before its delivery's due time and still be attempted. */
@@ -69,7 +77,8 @@ export class TaskDeliveries {
     this.#sql.exec(
       `INSERT INTO deliveries (event_id, subscription, state, next_attempt_at) VALUES (?, ?, 'pending', ?)
        ON CONFLICT (event_id, subscription) DO UPDATE SET state = 'pending', series = series + 1,
-         attempts = 0, enqueued = 0, lease_until = 0, next_attempt_at = excluded.next_attempt_at,
+         attempts = 0, enqueued = 0, lease_until = 0, resends = 0,
+         next_attempt_at = excluded.next_attempt_at,
          finished_at = NULL,
          listing = CASE WHEN listing = 'none' AND state != 'failed' THEN 'none' ELSE 'remove' END`,
       delivery.event,
@@ -151,7 +160,7 @@ export class TaskDeliveries {
       // An answered probe is over: the delivery retries as any other (see TaskHolds.probe).
       this.#sql.exec(
         `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, lease_until = 0,
-           probe = 0, next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
+           probe = 0, resends = 0, next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
         report.error,
@@ -214,12 +223,35 @@ export class TaskDeliveries {
     );
   }
 
-  /** Sends queue messages for deliveries that are due and not queued, or whose message was lost. */
+  /**
+   * Sends queue messages for deliveries that are due and not queued, or whose message was lost
+   * (re-sent in a new series); a delivery whose messages were re-sent MAX_RESENDS times in a row
+   * with no attempt recorded fails instead.
+   */
   async enqueueDue(taskId: string, queue: Queue): Promise<void> {
     const now = Date.now();
+    const lost = `state = 'pending' AND enqueued = 1 AND MAX(next_attempt_at, lease_until) + ? <= ?`;
+    const exhausted = this.#sql
+      .exec<Pick<DeliveryRow, "event_id" | "subscription" | "attempts" | "last_status">>(
+        `SELECT event_id, subscription, attempts, last_status FROM deliveries
+           WHERE ${lost} AND resends >= ?`,
+        LOST_MESSAGE_GRACE_MS,
+        now,
+        MAX_RESENDS,
+      )
+      .toArray();
+    for (const row of exhausted) {
+      this.#fail(
+        row.event_id,
+        row.subscription,
+        row.attempts,
+        row.last_status,
+        `${MAX_RESENDS} queue messages in a row failed or were lost before an attempt was recorded`,
+      );
+    }
     this.#sql.exec(
-      `UPDATE deliveries SET series = series + 1, enqueued = 0 WHERE state = 'pending'
-         AND enqueued = 1 AND MAX(next_attempt_at, lease_until) + ? <= ?`,
+      `UPDATE deliveries SET series = series + 1, enqueued = 0, resends = resends + 1
+         WHERE ${lost}`,
       LOST_MESSAGE_GRACE_MS,
       now,
     );

@@ -6,7 +6,7 @@ import type { DeliveryState, EventSource, ImageState } from "../contract";
 import type { EventType, TaskStatus } from "../goapi/events";
 
 /** The version of the tables below; a database made by this code starts at it. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** The tables of a new task. */
 const SCHEMA = `
@@ -97,6 +97,7 @@ CREATE TABLE deliveries (
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   lease_holder    TEXT,                 -- the queue message whose attempt took the lease
   lease_attempts  INTEGER,              -- which delivery of that message took it (its attempts)
+  resends         INTEGER NOT NULL DEFAULT 0,  -- messages re-sent since an attempt was recorded
   PRIMARY KEY (event_id, subscription)
 );
 
@@ -125,7 +126,7 @@ CREATE TABLE erasure (
  * UPGRADES[n] brings a database from version n to n + 1: SQL, or a function of the database.
  * Append only: a deployed upgrade never changes, because millions of task databases may already
  * have run it. Version 1 is the schema of the databases made before versions were recorded.
- * From version 3 on, an upgrade must be safe to run twice: code older than it, run after it (a
+ * From version 2 on, an upgrade must be safe to run twice: code older than it, run after it (a
  * rollback), writes its own version over the newer one, and the next deploy runs it again.
  */
 const UPGRADES: ReadonlyMap<number, string | ((sql: SqlStorage) => void)> = new Map<
@@ -153,15 +154,15 @@ const UPGRADES: ReadonlyMap<number, string | ((sql: SqlStorage) => void)> = new 
   // its next alarm (dirty since 0: due at once).
   [
     2,
-    `CREATE TABLE index_sync (
+    `CREATE TABLE IF NOT EXISTS index_sync (
        id          INTEGER PRIMARY KEY CHECK (id = 1),
        dirty_since INTEGER,
        written     TEXT,
        written_at  INTEGER NOT NULL DEFAULT 0,
        version     INTEGER NOT NULL DEFAULT 0
      );
-     INSERT INTO index_sync (id, dirty_since) VALUES (1, 0);
-     CREATE TABLE erasure (task_id TEXT NOT NULL, started_at TEXT NOT NULL);`,
+     INSERT OR IGNORE INTO index_sync (id, dirty_since) VALUES (1, 0);
+     CREATE TABLE IF NOT EXISTS erasure (task_id TEXT NOT NULL, started_at TEXT NOT NULL);`,
   ],
   // A lease names the queue message that took it, and which delivery of it, so that the queue
   // offering that message again (its attempt failed or died) is attempted, not taken for a
@@ -171,6 +172,15 @@ const UPGRADES: ReadonlyMap<number, string | ((sql: SqlStorage) => void)> = new 
     (sql) => {
       addColumnIfMissing(sql, "deliveries", "lease_holder", "TEXT");
       addColumnIfMissing(sql, "deliveries", "lease_attempts", "INTEGER");
+    },
+  ],
+  // Re-sent messages are counted, so that a delivery whose messages keep failing ends (see
+  // TaskDeliveries.enqueueDue). lease_attempts again: an early build of version 4 lacked it.
+  [
+    4,
+    (sql) => {
+      addColumnIfMissing(sql, "deliveries", "lease_attempts", "INTEGER");
+      addColumnIfMissing(sql, "deliveries", "resends", "INTEGER NOT NULL DEFAULT 0");
     },
   ],
 ]);
@@ -281,6 +291,7 @@ export type DeliveryRow = {
   probe: number;
   lease_holder: string | null;
   lease_attempts: number | null;
+  resends: number;
 };
 
 export type IndexSyncRow = {
