@@ -333,43 +333,47 @@ describe("lost queue messages", () => {
 });
 
 describe("deliveries whose messages keep failing", () => {
-  it("fails and lists a delivery after 10 re-sent messages in a row with no attempt recorded", async () => {
+  it("fails and lists a delivery whose attempt failed unrecorded in 10 series in a row", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "pending", 0));
     await deliveryWhenSettled(taskId, "all");
     const stub = taskObject(env, taskId);
-    // Every message is lost from now on (or fails before its attempt is recorded, and is then
-    // offered again too late): the queue takes them, and no attempt comes of them.
+    // The queue takes every message from now on, and no attempt of the delivery is recorded.
     vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockResolvedValue(undefined as never);
-    const lostLongAgo = (resends: number) =>
+    /** The series' message went out long ago; `leased`: it arrived and took the lease. */
+    const unrecorded = (resends: number, leased: boolean) =>
       runInDurableObject(stub, (_, state) => {
         state.storage.sql.exec(
           `UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL,
-             resends = ?, next_attempt_at = ? WHERE subscription = 'all'`,
+             resends = ?, lease_holder = ?, next_attempt_at = ? WHERE subscription = 'all'`,
           resends,
+          leased ? "m-1" : null,
           Date.now() - 600_000,
         );
-        return state.storage.setAlarm(Date.now());
+        // Far off, so that it cannot fire on its own: resent() runs it now.
+        return state.storage.setAlarm(Date.now() + 3_600_000);
       });
-    await lostLongAgo(8);
-    await runDurableObjectAlarm(stub);
-    expect(await rows(taskId)).toMatchObject({ state: "pending", series: 2, enqueued: 1 });
-    // The tenth re-send goes out; the next loss fails the delivery.
-    await lostLongAgo(9);
-    await runDurableObjectAlarm(stub);
-    expect(await rows(taskId)).toMatchObject({ state: "pending", series: 3 });
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec(
-        "UPDATE deliveries SET next_attempt_at = ? WHERE subscription = 'all'",
-        Date.now() - 600_000,
+    const resent = async () => {
+      await runDurableObjectAlarm(stub);
+      return runInDurableObject(stub, (_, state) =>
+        state.storage.sql
+          .exec<{ state: string; series: number; resends: number }>(
+            "SELECT state, series, resends FROM deliveries WHERE subscription = 'all'",
+          )
+          .one(),
       );
-      return state.storage.setAlarm(Date.now());
-    });
-    await runDurableObjectAlarm(stub);
+    };
+    // A message that never arrived, or came late, is not counted: it took no lease.
+    await unrecorded(5, false);
+    expect(await resent()).toEqual({ state: "pending", series: 2, resends: 5 });
+    await unrecorded(8, true);
+    expect(await resent()).toEqual({ state: "pending", series: 3, resends: 9 });
+    // The tenth series whose message took the lease and recorded nothing: no more re-sends.
+    await unrecorded(9, true);
+    expect((await resent()).state).toBe("failed");
     const failed = await deliveryWhenSettled(taskId, "all");
-    expect(failed).toMatchObject({ state: "failed" });
-    expect(failed.last_error).toMatch(/10 queue messages in a row/);
+    expect(failed.last_error).toMatch(/in 10 attempt series in a row/);
     await eventually(async () =>
       (await deadLetterPage()).items.some((i) => i.task_id === taskId) ? true : undefined,
     );

@@ -20,13 +20,16 @@ import type { DeliveryRow } from "./schema";
  */
 const LOST_MESSAGE_GRACE_MS = 3 * 60_000;
 /**
- * A delivery whose messages were re-sent this many times in a row, with no attempt recorded
- * between them, fails and is listed. Production queues do not lose messages, so each re-send
- * means an attempt that failed before it was recorded, again and again (the subscription's
- * health unreadable, an isolate dying on it): without this, each re-send would start the queue's
- * retries from zero, and the delivery would never end.
+ * A delivery re-sent this many times in a row after its message had taken the lease, with no
+ * attempt recorded, fails and is listed: its attempt keeps failing before it is recorded (the
+ * subscription's health unreadable, an isolate dying on it), and each re-send would otherwise
+ * start the queue's retries from zero, for ever. A message that never arrived, or came late
+ * (a backed-up queue), took no lease and is not counted.
  */
 const MAX_RESENDS = 10;
+
+/** The SQL that frees a delivery's lease (an attempt recorded, or handed back to the task). */
+export const LEASE_FREED = "lease_until = 0, lease_holder = NULL, lease_attempts = NULL";
 /** Cloudflare Queues takes at most 100 messages per sendBatch. */
 const SEND_BATCH_LIMIT = 100;
 /** A queue message may arrive this much before its delivery's due time and still be attempted. */
@@ -77,7 +80,7 @@ export class TaskDeliveries {
     this.#sql.exec(
       `INSERT INTO deliveries (event_id, subscription, state, next_attempt_at) VALUES (?, ?, 'pending', ?)
        ON CONFLICT (event_id, subscription) DO UPDATE SET state = 'pending', series = series + 1,
-         attempts = 0, enqueued = 0, lease_until = 0, resends = 0,
+         attempts = 0, enqueued = 0, ${LEASE_FREED}, resends = 0,
          next_attempt_at = excluded.next_attempt_at,
          finished_at = NULL,
          listing = CASE WHEN listing = 'none' AND state != 'failed' THEN 'none' ELSE 'remove' END`,
@@ -159,7 +162,7 @@ export class TaskDeliveries {
     if (verdict.kind === "retry") {
       // An answered probe is over: the delivery retries as any other (see TaskHolds.probe).
       this.#sql.exec(
-        `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, lease_until = 0,
+        `UPDATE deliveries SET attempts = ?, last_status = ?, last_error = ?, ${LEASE_FREED},
            probe = 0, resends = 0, next_attempt_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
@@ -173,7 +176,7 @@ export class TaskDeliveries {
     if (verdict.kind === "delivered") {
       this.#sql.exec(
         `UPDATE deliveries SET state = 'delivered', attempts = ?, last_status = ?, last_error = NULL,
-           lease_until = 0, probe = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
+           ${LEASE_FREED}, probe = 0, finished_at = ? WHERE event_id = ? AND subscription = ?`,
         attempt,
         report.status,
         new Date(now).toISOString(),
@@ -212,7 +215,7 @@ export class TaskDeliveries {
   ): void {
     this.#sql.exec(
       `UPDATE deliveries SET state = 'failed', attempts = ?, last_status = ?, last_error = ?,
-         lease_until = 0, probe = 0, finished_at = ?, listing = 'add'
+         ${LEASE_FREED}, probe = 0, finished_at = ?, listing = 'add'
          WHERE event_id = ? AND subscription = ?`,
       attempts,
       status,
@@ -225,8 +228,8 @@ export class TaskDeliveries {
 
   /**
    * Sends queue messages for deliveries that are due and not queued, or whose message was lost
-   * (re-sent in a new series); a delivery whose messages were re-sent MAX_RESENDS times in a row
-   * with no attempt recorded fails instead.
+   * (re-sent in a new series); a delivery whose message took the lease without an attempt being
+   * recorded in MAX_RESENDS series in a row fails instead.
    */
   async enqueueDue(taskId: string, queue: Queue): Promise<void> {
     const now = Date.now();
@@ -234,7 +237,7 @@ export class TaskDeliveries {
     const exhausted = this.#sql
       .exec<Pick<DeliveryRow, "event_id" | "subscription" | "attempts" | "last_status">>(
         `SELECT event_id, subscription, attempts, last_status FROM deliveries
-           WHERE ${lost} AND resends >= ?`,
+           WHERE ${lost} AND resends + (lease_holder IS NOT NULL) >= ?`,
         LOST_MESSAGE_GRACE_MS,
         now,
         MAX_RESENDS,
@@ -246,12 +249,12 @@ export class TaskDeliveries {
         row.subscription,
         row.attempts,
         row.last_status,
-        `${MAX_RESENDS} queue messages in a row failed or were lost before an attempt was recorded`,
+        `its attempt failed before it was recorded in ${MAX_RESENDS} attempt series in a row`,
       );
     }
     this.#sql.exec(
-      `UPDATE deliveries SET series = series + 1, enqueued = 0, resends = resends + 1
-         WHERE ${lost}`,
+      `UPDATE deliveries SET series = series + 1, enqueued = 0,
+         resends = resends + (lease_holder IS NOT NULL), ${LEASE_FREED} WHERE ${lost}`,
       LOST_MESSAGE_GRACE_MS,
       now,
     );

@@ -2,7 +2,7 @@
 // queues them again once it reads well), and while their subscription is paused (until its
 // health object releases them, or picks one as its probe). A held delivery spends no attempt.
 import { subscriberHealth } from "../bindings";
-import type { TaskDeliveries } from "./deliveries";
+import { LEASE_FREED, type TaskDeliveries } from "./deliveries";
 
 /**
  * How often a task asks again about a subscription it holds deliveries for. The subscription's
@@ -27,7 +27,7 @@ export class TaskHolds {
   forConfig(eventId: string, subscription: string, series: number, reason: string): boolean {
     if (this.#deliveries.pending(eventId, subscription, series) === null) return false;
     this.#sql.exec(
-      `UPDATE deliveries SET enqueued = 0, lease_until = 0, last_error = ?
+      `UPDATE deliveries SET enqueued = 0, ${LEASE_FREED}, resends = 0, last_error = ?
          WHERE event_id = ? AND subscription = ?`,
       reason,
       eventId,
@@ -43,7 +43,8 @@ export class TaskHolds {
   forPausedSubscriber(eventId: string, subscription: string, series: number): boolean {
     if (this.#deliveries.pending(eventId, subscription, series) === null) return false;
     this.#sql.exec(
-      `UPDATE deliveries SET enqueued = 0, lease_until = 0, held = 'paused', held_at = ?, probe = 0
+      `UPDATE deliveries SET enqueued = 0, ${LEASE_FREED}, resends = 0, held = 'paused',
+         held_at = ?, probe = 0
          WHERE event_id = ? AND subscription = ?`,
       Date.now(),
       eventId,
