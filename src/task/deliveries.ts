@@ -20,8 +20,8 @@ import type { DeliveryRow } from "./schema";
  */
 const LOST_MESSAGE_GRACE_MS = 3 * 60_000;
 /**
- * A delivery re-sent this many times in a row after its message had taken the lease, with no
- * attempt recorded, fails and is listed: its attempt keeps failing before it is recorded (the
+ * A delivery re-sent this many times after its message had taken the lease, with no attempt
+ * recorded (counted since its last recorded attempt, restart or hand-back), fails and is listed: its attempt keeps failing before it is recorded (the
  * subscription's health unreadable, an isolate dying on it), and each re-send would otherwise
  * start the queue's retries from zero, for ever. A message that never arrived, or came late
  * (a backed-up queue), took no lease and is not counted.

@@ -97,7 +97,7 @@ CREATE TABLE deliveries (
   probe           INTEGER NOT NULL DEFAULT 0,    -- 1: this series probes a paused subscription
   lease_holder    TEXT,                 -- the queue message whose attempt took the lease
   lease_attempts  INTEGER,              -- which delivery of that message took it (its attempts)
-  resends         INTEGER NOT NULL DEFAULT 0,  -- messages re-sent since an attempt was recorded
+  resends         INTEGER NOT NULL DEFAULT 0,  -- lost series whose message took the lease
   PRIMARY KEY (event_id, subscription)
 );
 
