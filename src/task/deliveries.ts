@@ -21,10 +21,11 @@ import type { DeliveryRow } from "./schema";
 const LOST_MESSAGE_GRACE_MS = 3 * 60_000;
 /**
  * A delivery re-sent this many times after its message had taken the lease, with no attempt
- * recorded (counted since its last recorded attempt, restart or hand-back), fails and is listed: its attempt keeps failing before it is recorded (the
- * subscription's health unreadable, an isolate dying on it), and each re-send would otherwise
- * start the queue's retries from zero, for ever. A message that never arrived, or came late
- * (a backed-up queue), took no lease and is not counted.
+ * recorded (counted since its last recorded attempt, restart or hand-back), fails and is
+ * listed: its attempt keeps failing before it is recorded (the subscription's health
+ * unreadable, an isolate dying on it), and each re-send would otherwise start the queue's
+ * retries from zero, for ever. A message that never arrived, or came late (a backed-up queue),
+ * took no lease and is not counted.
  */
 const MAX_RESENDS = 10;
 
@@ -228,8 +229,8 @@ export class TaskDeliveries {
 
   /**
    * Sends queue messages for deliveries that are due and not queued, or whose message was lost
-   * (re-sent in a new series); a delivery whose message took the lease without an attempt being
-   * recorded in MAX_RESENDS series in a row fails instead.
+   * (re-sent in a new series); a delivery whose messages took the lease without an attempt
+   * being recorded in MAX_RESENDS series fails instead (see MAX_RESENDS).
    */
   async enqueueDue(taskId: string, queue: Queue): Promise<void> {
     const now = Date.now();
@@ -249,7 +250,7 @@ export class TaskDeliveries {
         row.subscription,
         row.attempts,
         row.last_status,
-        `its attempt failed before it was recorded in ${MAX_RESENDS} attempt series in a row`,
+        `its attempt failed before it was recorded, in ${MAX_RESENDS} attempt series`,
       );
     }
     this.#sql.exec(

@@ -122,17 +122,17 @@ CREATE TABLE erasure (
 );
 `;
 
+/** One upgrade: SQL, or a function of the database. */
+type Upgrade = string | ((sql: SqlStorage) => void);
+
 /**
- * UPGRADES[n] brings a database from version n to n + 1: SQL, or a function of the database.
+ * UPGRADES[n] brings a database from version n to n + 1.
  * Append only: a deployed upgrade never changes, because millions of task databases may already
  * have run it. Version 1 is the schema of the databases made before versions were recorded.
  * From version 2 on, an upgrade must be safe to run twice: code older than it, run after it (a
  * rollback), writes its own version over the newer one, and the next deploy runs it again.
  */
-const UPGRADES: ReadonlyMap<number, string | ((sql: SqlStorage) => void)> = new Map<
-  number,
-  string | ((sql: SqlStorage) => void)
->([
+const UPGRADES: ReadonlyMap<number, Upgrade> = new Map<number, Upgrade>([
   // Every attempt was also logged to an `attempts` table that nothing read, and each event kept
   // a normalized copy of its payload's fields beside the payload (up to twice the body's size).
   // Failed deliveries were listed by a queue consumer; the task now lists them itself. Events
