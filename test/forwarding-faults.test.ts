@@ -380,6 +380,51 @@ describe("deliveries whose messages keep failing", () => {
   });
 });
 
+describe("a lease taken through the consumer", () => {
+  it("counts the lost series whose message took it, frees it on the re-send, and not the next", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    const { event } = await ingest(v2Event(taskId, "pending", 0));
+    await deliveryWhenSettled(taskId, "all");
+    const stub = taskObject(env, taskId);
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
+      );
+    });
+    // The message takes the lease, and its attempt fails before it is recorded.
+    forgetHealth("all");
+    const unreachable = vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation(() => {
+      throw new Error("Durable Object is overloaded");
+    });
+    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    expect(await consume("midhook-deliveries", message)).toMatchObject({ retried: true });
+    unreachable.mockRestore();
+    vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockResolvedValue(undefined as never);
+    const lostLongAgo = async () => {
+      await runInDurableObject(stub, (_, state) => {
+        state.storage.sql.exec(
+          "UPDATE deliveries SET lease_until = MIN(lease_until, ?), next_attempt_at = ? WHERE subscription = 'all'",
+          Date.now() - 600_000,
+          Date.now() - 600_000,
+        );
+        return state.storage.setAlarm(Date.now() + 3_600_000);
+      });
+      await runDurableObjectAlarm(stub);
+      return runInDurableObject(stub, (_, state) =>
+        state.storage.sql
+          .exec<{ series: number; resends: number; lease_holder: string | null }>(
+            "SELECT series, resends, lease_holder FROM deliveries WHERE subscription = 'all'",
+          )
+          .one(),
+      );
+    };
+    expect(await lostLongAgo()).toEqual({ series: 2, resends: 1, lease_holder: null });
+    // The next series' message never arrives: it took no lease, and is not counted.
+    expect(await lostLongAgo()).toEqual({ series: 3, resends: 1, lease_holder: null });
+  });
+});
+
 describe("what a task's view says about waiting deliveries", () => {
   it("shows a completed event's deliveries waiting for its images, and until when", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
