@@ -56,6 +56,31 @@ async function deliveryWhenSettled(taskId: string, subscription: string): Promis
   });
 }
 
+/**
+ * A new task's delivery to "all", delivered and recorded (nothing of that attempt is still on
+ * its way), then made pending again as if its series' message were queued: that message, for
+ * the test to hand to the consumer.
+ */
+async function queuedAgain(): Promise<{ taskId: string; message: DeliveryMessage }> {
+  const taskId = newTaskId();
+  const { event } = await ingest(v2Event(taskId, "pending", 0));
+  await deliveryWhenSettled(taskId, "all");
+  await runInDurableObject(taskObject(env, taskId), (_, state) => {
+    state.storage.sql.exec(
+      "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
+    );
+  });
+  return { taskId, message: { task_id: taskId, event, subscription: "all", series: 1 } };
+}
+
+/** The subscription's health cannot be read: an attempt fails after it took the lease. */
+function healthUnreadable() {
+  forgetHealth("all");
+  return vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation(() => {
+    throw new Error("Durable Object is overloaded");
+  });
+}
+
 async function rows(taskId: string) {
   return runInDurableObject(taskObject(env, taskId), (_, state) =>
     state.storage.sql
@@ -255,21 +280,8 @@ describe("the delivery consumer", () => {
 
   it("attempts again a message whose attempt failed after taking the lease, and drops only duplicates", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const taskId = newTaskId();
-    const { event } = await ingest(v2Event(taskId, "pending", 0));
-    // Delivered once, and recorded so: nothing of that attempt is still on its way.
-    await deliveryWhenSettled(taskId, "all");
-    await runInDurableObject(taskObject(env, taskId), (_, state) => {
-      state.storage.sql.exec(
-        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
-      );
-    });
-    // The subscription's health cannot be read: the attempt fails after it took the lease.
-    forgetHealth("all");
-    const unreachable = vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation(() => {
-      throw new Error("Durable Object is overloaded");
-    });
-    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    const { taskId, message } = await queuedAgain();
+    const unreachable = healthUnreadable();
     const id = `m-${crypto.randomUUID()}`;
     expect(await consume("midhook-deliveries", message, 1, id)).toMatchObject({ retried: true });
     // The queue offers it again while the lease still runs: attempted again, not dropped, so
@@ -383,21 +395,10 @@ describe("deliveries whose messages keep failing", () => {
 describe("a lease taken through the consumer", () => {
   it("counts the lost series whose message took it, frees it on the re-send, and not the next", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
-    const taskId = newTaskId();
-    const { event } = await ingest(v2Event(taskId, "pending", 0));
-    await deliveryWhenSettled(taskId, "all");
+    const { taskId, message } = await queuedAgain();
     const stub = taskObject(env, taskId);
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec(
-        "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, finished_at = NULL WHERE subscription = 'all'",
-      );
-    });
     // The message takes the lease, and its attempt fails before it is recorded.
-    forgetHealth("all");
-    const unreachable = vi.spyOn(env.SUBSCRIBERS, "getByName").mockImplementation(() => {
-      throw new Error("Durable Object is overloaded");
-    });
-    const message: DeliveryMessage = { task_id: taskId, event, subscription: "all", series: 1 };
+    const unreachable = healthUnreadable();
     expect(await consume("midhook-deliveries", message)).toMatchObject({ retried: true });
     unreachable.mockRestore();
     vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockResolvedValue(undefined as never);

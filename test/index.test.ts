@@ -6,7 +6,7 @@ import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
 import type { TaskObject } from "../src/index";
 import { TaskIndexSync } from "../src/task/index-sync";
-import { migrate } from "../src/task/schema";
+import { migrate } from "../src/task/migrations";
 import { upsertIndexEntry } from "../src/task-index/store";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";

@@ -12,8 +12,9 @@ import type { TaskDeliveries } from "./deliveries";
 import type { TaskEvents } from "./events";
 import type { TaskIndexSync } from "./index-sync";
 import type { TaskLive } from "./live";
+import { migrate } from "./migrations";
 import { retentionEraseAt, type TaskActivity } from "./retention-policy";
-import { migrate, type TaskRow } from "./schema";
+import type { TaskRow } from "./schema";
 
 /** The other parts of the task an erasure works with. */
 interface ErasureParts {

@@ -22,16 +22,18 @@ import type { TaskEvent } from "../goapi/events";
 import { TaskAlarm } from "./alarm";
 import { syncDeadLetters } from "./dead-letters";
 import { TaskDeliveries } from "./deliveries";
+import { TaskDeliveryQueue } from "./delivery-queue";
 import { TaskErasure } from "./erase";
 import { TaskEvents } from "./events";
 import { TaskHolds } from "./holds";
 import { TaskImages } from "./images";
 import { TaskIndexSync } from "./index-sync";
 import { TaskLive } from "./live";
+import { migrate } from "./migrations";
 import { TaskOutbox } from "./outbox";
 import { TaskReconcile } from "./reconcile";
 import { type ScheduledParts, scheduleAfterEvent, scheduleAll } from "./schedule";
-import { migrate, type TaskRow } from "./schema";
+import type { TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
 export class TaskObject extends DurableObject<Env> {
@@ -56,7 +58,8 @@ export class TaskObject extends DurableObject<Env> {
     this.#images = new TaskImages(sql, env);
     this.#deliveries = new TaskDeliveries(sql);
     this.#holds = new TaskHolds(sql, this.#deliveries);
-    this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, env);
+    const queueing = new TaskDeliveryQueue(sql, this.#deliveries);
+    this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, queueing, env);
     this.#reconcile = new TaskReconcile(sql, env);
     this.#index = new TaskIndexSync(sql, env.INDEX);
     this.#live = new TaskLive(ctx);

@@ -9,6 +9,7 @@ import {
   subscriptionsOf,
 } from "../delivery/subscriptions";
 import type { TaskDeliveries } from "./deliveries";
+import type { TaskDeliveryQueue } from "./delivery-queue";
 import type { EventSummary, TaskEvents } from "./events";
 import type { TaskImages } from "./images";
 import type { TaskRow } from "./schema";
@@ -17,14 +18,22 @@ export class TaskOutbox {
   readonly #events: TaskEvents;
   readonly #images: TaskImages;
   readonly #deliveries: TaskDeliveries;
+  readonly #queueing: TaskDeliveryQueue;
   readonly #env: Env;
   /** When to read an invalid SUBSCRIPTIONS again (in memory: a restart reads it at once). */
   #configBlockedUntil = 0;
 
-  constructor(events: TaskEvents, images: TaskImages, deliveries: TaskDeliveries, env: Env) {
+  constructor(
+    events: TaskEvents,
+    images: TaskImages,
+    deliveries: TaskDeliveries,
+    queueing: TaskDeliveryQueue,
+    env: Env,
+  ) {
     this.#events = events;
     this.#images = images;
     this.#deliveries = deliveries;
+    this.#queueing = queueing;
     this.#env = env;
   }
 
@@ -55,7 +64,7 @@ export class TaskOutbox {
   /** Queues due deliveries, unless SUBSCRIPTIONS is invalid: then they wait here, not in the queue. */
   async enqueueDue(task: TaskRow): Promise<void> {
     if (this.#subscriptions() === null) return;
-    await this.#deliveries.enqueueDue(task.task_id, this.#env.DELIVERY_QUEUE);
+    await this.#queueing.enqueueDue(task.task_id, this.#env.DELIVERY_QUEUE);
   }
 
   /**
@@ -119,7 +128,7 @@ export class TaskOutbox {
    */
   nextWakeAt(imagesPending: boolean): number | null {
     const releasable = this.#events.inOutbox("waiting").some((e) => canRelease(e, imagesPending));
-    const deliveriesDue = this.#deliveries.nextWakeAt();
+    const deliveriesDue = this.#queueing.nextWakeAt();
     const times = [
       deliveriesDue === null ? null : Math.max(deliveriesDue, this.#configBlockedUntil),
       releasable ? Math.max(this.#configBlockedUntil, Date.now()) : null,
