@@ -14,6 +14,7 @@ import { taskObject } from "../src/bindings";
 import type { DeliveryMessage, DeliveryView } from "../src/contract";
 import worker from "../src/index";
 import { forgetHealth } from "../src/subscribers/health-client";
+import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { deliveries, eventually, serveImage, subscriberAnswers } from "./support/network";
@@ -117,8 +118,7 @@ describe("a task's alarm", () => {
     expect(outage).toHaveBeenCalled();
     expect(deliveries(taskId)).toEqual([]);
     outage.mockRestore();
-    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     await deliveryWhenSettled(taskId, "all");
     const sent = deliveries(taskId).filter((d) => d.path === "/all");
     expect(sent).toHaveLength(1);
@@ -139,8 +139,7 @@ describe("a task's alarm, when one part keeps failing", () => {
     await ingest(v2Event(taskId, "pending", 0));
     expect((await deliveryWhenSettled(taskId, "all")).state).toBe("failed");
     for (let run = 0; run < 3; run++) {
-      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-      await runDurableObjectAlarm(stub);
+      await runAlarmNow(stub);
     }
     const listingFailures = errors.mock.calls.filter((call) =>
       String(call[0]).includes("updating the dead-letter list failed"),
@@ -195,8 +194,7 @@ describe("dead letters", () => {
     const stub = taskObject(env, taskId);
     const listed = async () => (await deadLetterPage()).items.find((i) => i.task_id === taskId);
     for (let run = 0; run < 8 && (await listed()) === undefined; run++) {
-      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-      await runDurableObjectAlarm(stub);
+      await runAlarmNow(stub);
     }
     expect(refusals).toBeLessThan(0);
     expect(await listed()).toMatchObject({ subscription: "all", last_status: 410 });
@@ -230,8 +228,7 @@ describe("the delivery consumer", () => {
     expect(held.last_error).toContain("SUBSCRIPTIONS");
     env.SUBSCRIPTIONS = good;
     const stub = taskObject(env, taskId);
-    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     await eventually(() => (deliveries(taskId).length === 2 ? true : undefined));
     expect((await deliveryTo(taskId, "all")).state).toBe("delivered");
   });
@@ -332,14 +329,12 @@ describe("lost queue messages", () => {
     await deliveryWhenSettled(taskId, "all");
     const stub = taskObject(env, taskId);
     // Queued two minutes ago and not attempted yet: a backed-up queue, not a lost message.
-    await runInDurableObject(stub, (_, state) => {
+    await runAlarmNow(stub, (state) => {
       state.storage.sql.exec(
         "UPDATE deliveries SET state = 'pending', enqueued = 1, attempts = 0, next_attempt_at = ?, finished_at = NULL",
         Date.now() - 120_000,
       );
-      return state.storage.setAlarm(Date.now());
     });
-    await runDurableObjectAlarm(stub);
     expect(await rows(taskId)).toMatchObject({ series: 1, enqueued: 1 });
   });
 });

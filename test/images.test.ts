@@ -1,8 +1,8 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
 import { archiveImage } from "../src/images/archive";
+import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import {
@@ -443,11 +443,9 @@ function taskStub(taskId: string) {
 
 /** Makes every pending image copy due now and runs the alarm. */
 async function retryImagesNow(taskId: string): Promise<void> {
-  const stub = taskStub(taskId);
-  await runInDurableObject(stub, (_, state) => {
+  await runAlarmNow(taskStub(taskId), (state) => {
     state.storage.sql.exec("UPDATE images SET next_try_at = 0 WHERE state = 'pending'");
   });
-  await runDurableObjectAlarm(stub);
 }
 
 describe("archiving a completed task", () => {

@@ -8,6 +8,7 @@ import type { TaskObject } from "../src/index";
 import { TaskIndexSync } from "../src/task/index-sync";
 import { migrate } from "../src/task/migrations";
 import { upsertIndexEntry } from "../src/task-index/store";
+import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
@@ -232,17 +233,16 @@ describe("the cross-task index", () => {
     // The index's table comes back however this test ends: every later test reads it.
     onTestFinished(bringBack);
     await ingest(v2Event(taskId, "pending", 0));
-    await runInDurableObject(stub, (_, state) => {
+    await runAlarmNow(stub, (state) => {
       state.storage.sql.exec("UPDATE index_sync SET dirty_since = 0");
     });
-    await runDurableObjectAlarm(stub);
     expect(errors.mock.calls.some((call) => String(call).includes("updating the task index"))).toBe(
       true,
     );
     const retry = await runInDurableObject(stub, (_, state) => state.storage.getAlarm());
     expect(retry).not.toBeNull();
     await bringBack();
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     expect(await indexRow(taskId)).toMatchObject({ task_id: taskId, status: "pending" });
   });
 
@@ -478,7 +478,7 @@ describe("DELETE /v1/tasks/{id}", () => {
     const left = await objectContents(taskId);
     expect(left.rows.erasure).toBe(1);
     expect(left.alarm).not.toBeNull();
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     expect(await objectContents(taskId)).toEqual({
       rows: { task: 0, events: 0, images: 0, deliveries: 0, reconcile: 0, erasure: 0 },
       alarm: null,
@@ -544,8 +544,7 @@ describe("DELETE /v1/tasks/{id}", () => {
     }
     // The retry (an alarm that failed while the index was away may still be running).
     await eventually(async () => {
-      await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-      await runDurableObjectAlarm(stub);
+      await runAlarmNow(stub);
       return (await objectContents(taskId)).rows.erasure === 0 ? true : undefined;
     });
     const view = await taskView(taskId);
@@ -630,8 +629,7 @@ describe("RETENTION_DAYS", () => {
       state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
       state.storage.sql.exec("UPDATE deliveries SET finished_at = ?", old);
     });
-    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
 
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
     expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
@@ -650,11 +648,7 @@ describe("RETENTION_DAYS", () => {
     );
     const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600_000).toISOString();
     const alarmNow = async (sql: string, ...values: string[]) => {
-      await runInDurableObject(stub, (_, state) => {
-        state.storage.sql.exec(sql, ...values);
-        return state.storage.setAlarm(Date.now());
-      });
-      await runDurableObjectAlarm(stub);
+      await runAlarmNow(stub, (state) => state.storage.sql.exec(sql, ...values));
     };
 
     await alarmNow("UPDATE task SET updated_at = ?", daysAgo(2));

@@ -1,12 +1,13 @@
 // Subscribers that go down: a subscription pauses after failures in a row across tasks, its
 // deliveries wait without spending attempts, one probe at a time checks the subscriber, and
 // everything goes out once it answers again. Also: several signing keys, and the admin API.
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it, vi } from "vitest";
 import { subscriberHealth, taskObject } from "../src/bindings";
 import type { SubscriptionHealthView } from "../src/contract";
+import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { v2Event } from "./support/fixtures";
 import { deliveries, eventually, subscriberAnswers } from "./support/network";
@@ -59,15 +60,12 @@ const health = (id: string): Promise<SubscriptionHealthView> =>
 
 /** Runs the subscription's health alarm as if its next probe were due now. */
 async function runHealthAlarm(id: string) {
-  const stub = subscriberHealth(env, id);
-  await runInDurableObject(stub, (_, state) => {
+  await runAlarmNow(subscriberHealth(env, id), (state) => {
     state.storage.sql.exec(
       "UPDATE health SET next_probe_at = ? WHERE state = 'paused'",
       Date.now(),
     );
-    return state.storage.setAlarm(Date.now());
   });
-  await runDurableObjectAlarm(stub);
 }
 
 async function deliveryOf(taskId: string) {
@@ -251,8 +249,7 @@ describe("a subscriber that goes down", () => {
     });
     expect((await deliveryOf(taskId)).waiting_for).toBe("subscriber paused");
     up = true;
-    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     await eventually(async () =>
       (await deliveryOf(taskId)).state === "delivered" ? true : undefined,
     );
@@ -338,8 +335,7 @@ describe("a subscriber that goes down", () => {
       if (name === broken) throw new Error("Durable Object is overloaded");
       return getByName(name);
     });
-    await runInDurableObject(stub, (_, state) => state.storage.setAlarm(Date.now()));
-    await runDurableObjectAlarm(stub);
+    await runAlarmNow(stub);
     const view = await eventually(async () => {
       const v = await taskView(taskId);
       return v.deliveries.find((d) => d.subscription === back)?.attempts === 2 ? v : undefined;

@@ -1,7 +1,8 @@
 // A task whose alarm waits far off, so that a test can see what one new event brings forward.
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { taskObject } from "../../src/bindings";
+import { runAlarmNow } from "./alarm";
 import { eventually } from "./network";
 
 const MINUTE = 60_000;
@@ -15,9 +16,9 @@ export function alarmOf(taskId: string): Promise<number | null> {
  * Waits until the task's first alarm run wrote its index row, then makes everything that could
  * set its alarm soon wait: unless `holdIndex` is false, the index row is not to be written
  * again for an hour; with `polls`, that many polls in a row were just made (the next one waits
- * 2^polls times RECONCILE_AFTER_SECONDS). Runs the alarm, which sets it for the earliest of
- * those, and returns that time. For a task with nothing to deliver (SUBSCRIPTIONS empty): a
- * delivery in flight would set the alarm sooner.
+ * 2^polls times RECONCILE_AFTER_SECONDS). Runs the alarm (see runAlarmNow), which sets it for
+ * the earliest of those, and returns that time. For a task with nothing to deliver
+ * (SUBSCRIPTIONS empty): a delivery in flight would set the alarm sooner.
  */
 export async function quietTask(
   taskId: string,
@@ -33,8 +34,7 @@ export async function quietTask(
       return row?.written ? true : undefined;
     }),
   );
-  const stub = taskObject(env, taskId);
-  await runInDurableObject(stub, (_, state) => {
+  await runAlarmNow(taskObject(env, taskId), (state) => {
     const now = Date.now();
     if (holdIndex) {
       state.storage.sql.exec("UPDATE index_sync SET written_at = ?", now + 60 * MINUTE);
@@ -47,11 +47,7 @@ export async function quietTask(
         now,
       );
     }
-    // Far off, so that it cannot fire on its own first: runDurableObjectAlarm runs it now, and
-    // the time read after is the one this run left.
-    return state.storage.setAlarm(now + 24 * 60 * MINUTE);
   });
-  await runDurableObjectAlarm(stub);
   const at = await alarmOf(taskId);
   if (at === null) throw new Error(`task ${taskId} has no alarm left`);
   return at;
