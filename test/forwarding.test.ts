@@ -320,6 +320,7 @@ describe("forwarding", () => {
 
 describe("lost queue messages", () => {
   it("re-sends a delivery whose queue message never arrived, in a new series", async () => {
+    const warnings = vi.spyOn(console, "warn").mockImplementation(() => {});
     const taskId = newTaskId();
     await postWebhook(v2Event(taskId, "pending", 0));
     await eventually(() => deliveries(taskId).find((d) => d.path === "/all"));
@@ -346,5 +347,9 @@ describe("lost queue messages", () => {
         .one(),
     );
     expect(series).toEqual({ series: 2, state: "delivered" });
+    // Said, so that a queue backed up for minutes (re-sent, never failed for it) is seen.
+    expect(warnings.mock.calls.map(([line]) => String(line))).toContainEqual(
+      `task ${taskId}: 1 queued delivery had no attempt 3 minutes after it was due; sent again (a lost message, or a queue backed up that long)`,
+    );
   });
 });

@@ -59,12 +59,21 @@ export class TaskDeliveryQueue {
         `its attempt failed before it was recorded, in ${MAX_RESENDS} attempt series`,
       );
     }
-    this.#sql.exec(
-      `UPDATE deliveries SET series = series + 1, enqueued = 0,
-         resends = resends + (lease_holder IS NOT NULL), ${LEASE_FREED} WHERE ${lost}`,
-      LOST_MESSAGE_GRACE_MS,
-      now,
-    );
+    const resent = this.#sql
+      .exec(
+        `UPDATE deliveries SET series = series + 1, enqueued = 0,
+           resends = resends + (lease_holder IS NOT NULL), ${LEASE_FREED} WHERE ${lost}
+           RETURNING 1`,
+        LOST_MESSAGE_GRACE_MS,
+        now,
+      )
+      .toArray().length;
+    if (resent > 0) {
+      // Said: a queue backed up this long is re-sent to, never failed for it (see MAX_RESENDS).
+      console.warn(
+        `task ${taskId}: ${resent === 1 ? "1 queued delivery had" : `${resent} queued deliveries had`} no attempt ${LOST_MESSAGE_GRACE_MS / 60_000} minutes after it was due; sent again (a lost message, or a queue backed up that long)`,
+      );
+    }
     const due = this.#sql
       .exec<DeliveryRow>(
         `SELECT * FROM deliveries WHERE state = 'pending' AND enqueued = 0 AND held IS NULL
