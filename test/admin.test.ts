@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deadLetterLog } from "../src/bindings";
 import { overrideEnv } from "./support/env";
@@ -40,6 +40,24 @@ describe("admin API authentication", () => {
     expect(await response.json()).toEqual({
       error: { code: "not_found", message: "no such route" },
     });
+  });
+});
+
+describe("admin API over plain http", () => {
+  it("refuses the token over http to anything but this machine, and takes it on http to it", async () => {
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const afar = await exports.default.fetch("http://midhook.test/v1/dead-letters", { headers });
+    expect(afar.status).toBe(403);
+    expect(await afar.json()).toEqual({
+      error: {
+        code: "https_required",
+        message: "the admin token travels over https only: use https://midhook.test",
+      },
+    });
+    for (const origin of ["http://localhost:8787", "http://127.0.0.1:9000"]) {
+      const local = await exports.default.fetch(`${origin}/v1/dead-letters`, { headers });
+      expect(local.status, origin).toBe(200);
+    }
   });
 });
 

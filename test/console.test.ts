@@ -120,6 +120,34 @@ describe("signing in", () => {
     }
   });
 
+  it("sends a page asked for over plain http to https, and refuses a token posted over it", async () => {
+    const page = await exports.default.fetch("http://midhook.test/dead-letters?cursor=abc", {
+      redirect: "manual",
+    });
+    expect(page.status).toBe(308);
+    expect(page.headers.get("location")).toBe("https://midhook.test/dead-letters?cursor=abc");
+    const posted = await exports.default.fetch("http://midhook.test/sign-in", {
+      method: "POST",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: "http://midhook.test",
+      },
+      body: `token=${ADMIN_TOKEN}`,
+      redirect: "manual",
+    });
+    expect(posted.status).toBe(403);
+    expect(posted.headers.get("set-cookie")).toBeNull();
+    expect(await posted.text()).toContain("The console works over https only");
+  });
+
+  it("tells browsers to come back over https only, but not on the local machine", async () => {
+    const page = await request("/");
+    expect(page.headers.get("strict-transport-security")).toBe("max-age=31536000");
+    const local = await exports.default.fetch("http://localhost:8787/");
+    expect(local.status).toBe(200);
+    expect(local.headers.get("strict-transport-security")).toBeNull();
+  });
+
   it("never sends a signed-in visitor to another site afterwards", async () => {
     for (const next of ["https://evil.test/", "//evil.test/", "/\\evil.test", "/\t/evil.test/x"]) {
       const response = await postForm("/sign-in", { token: ADMIN_TOKEN, next });

@@ -4,7 +4,7 @@
 // WebCrypto, which Node has too.
 import { decodeBase64Url, encodeBase64Url } from "../lib/bytes";
 import { equalsInConstantTime } from "../lib/constant-time";
-import { LOOPBACK_HOSTS } from "../lib/net";
+import { isLocalHttp } from "../lib/local-http";
 
 const encoder = new TextEncoder();
 
@@ -110,12 +110,6 @@ export function fromSameOrigin(request: Request): boolean {
   const origin = request.headers.get("origin");
   if (origin !== null) return origin === new URL(request.url).origin;
   return request.headers.get("sec-fetch-site") === "same-origin";
-}
-
-/** `Secure` is left out only on plain http to the local machine (`npm run dev`). */
-function isLocalHttp(url: string): boolean {
-  const { protocol, hostname } = new URL(url);
-  return protocol === "http:" && LOOPBACK_HOSTS.has(hostname);
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 export type ErrorCode =
   | "unauthorized"
   | "forbidden"
+  | "https_required"
   | "not_configured"
   | "conflict"
   | "upstream_error"

@@ -21,13 +21,21 @@ import {
 import { isSignedOut } from "../console/sign-outs";
 import { noticeText } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
+import { httpsUrl, isPlainHttpFromAfar } from "../lib/local-http";
+import { LOOPBACK_HOSTS } from "../lib/net";
 
 /** The Hono environment of the console: the app's, with the session. */
 export type ConsoleEnv = AppEnv & { Variables: { session: Session } };
 
-/** Page headers: nothing from elsewhere runs, the page is never framed, cached or sniffed. */
+/**
+ * Page headers: nothing from elsewhere runs, the page is never framed, cached or sniffed; and,
+ * served over https to a host other than this machine, browsers come back over https only.
+ */
 function pageHeaders(c: Context<ConsoleEnv>): void {
   const url = new URL(c.req.url);
+  if (url.protocol === "https:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+    c.header("strict-transport-security", "max-age=31536000");
+  }
   const socket = `${url.protocol === "https:" ? "wss:" : "ws:"}//${url.host}`;
   c.header(
     "content-security-policy",
@@ -39,9 +47,19 @@ function pageHeaders(c: Context<ConsoleEnv>): void {
   c.header("cache-control", "no-store");
 }
 
-/** 503 and a page saying how to turn the console on while ADMIN_TOKEN is unset. */
+/**
+ * Over plain http to anything but this machine (see ../lib/local-http): a page is sent to https,
+ * anything else refused (403). Then 503 and a page saying how to turn the console on while
+ * ADMIN_TOKEN is unset.
+ */
 export const consoleOn = createMiddleware<ConsoleEnv>(async (c, next) => {
   pageHeaders(c);
+  if (isPlainHttpFromAfar(c.req.url)) {
+    if (c.req.method === "GET" || c.req.method === "HEAD")
+      return c.redirect(httpsUrl(c.req.url), 308);
+    const secure = new URL(httpsUrl(c.req.url)).origin;
+    throw new ApiError(403, "https_required", `The console works over https only: open ${secure}`);
+  }
   if (adminToken(c.env) === null) return c.html(<ConsoleOffPage />, 503);
   await next();
 });

@@ -4,9 +4,21 @@ import type { AppEnv } from "../bindings";
 import { adminToken } from "../config";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
+import { httpsUrl, isPlainHttpFromAfar } from "../lib/local-http";
 
-/** 503 while ADMIN_TOKEN is unset (fail closed), 401 without the right bearer token. */
+/**
+ * 403 over plain http to anything but this machine (see ../lib/local-http), 503 while
+ * ADMIN_TOKEN is unset (fail closed), 401 without the right bearer token.
+ */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  if (isPlainHttpFromAfar(c.req.url)) {
+    const secure = new URL(httpsUrl(c.req.url)).origin;
+    throw new ApiError(
+      403,
+      "https_required",
+      `the admin token travels over https only: use ${secure}`,
+    );
+  }
   const token = adminToken(c.env);
   if (token === null) throw new ApiError(503, "not_configured", "ADMIN_TOKEN is not set");
   const header = c.req.header("authorization") ?? "";

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseSubscriptions } from "../../src/delivery/subscriptions";
 import { isAllowedImageUrl } from "../../src/images/sources";
+import { httpsUrl, isLocalHttp, isPlainHttpFromAfar } from "../../src/lib/local-http";
 import { isPrivateAddress } from "../../src/lib/net";
 
 const KEY = `whsec_${btoa("k".repeat(32))}`;
@@ -93,6 +94,31 @@ describe("URLs midhook sends to or fetches from", () => {
     expect(isAllowedImageUrl(new URL("https://0x7f000002/a.png"), ["127.0.0.2"])).toBe(false);
     expect(isAllowedImageUrl(new URL("http://127.0.0.1:8080/a.png"), ["127.0.0.1:8080"])).toBe(
       true,
+    );
+  });
+});
+
+describe("plain http", () => {
+  it("is taken only to this machine", () => {
+    for (const url of [
+      "http://localhost:8787/",
+      "http://127.0.0.1:9000/v1",
+      "http://[::1]:8787/",
+    ]) {
+      expect(isLocalHttp(url), url).toBe(true);
+      expect(isPlainHttpFromAfar(url), url).toBe(false);
+    }
+    for (const url of ["http://midhook.example.com/", "http://127.0.0.2/", "http://10.0.0.1/"]) {
+      expect(isLocalHttp(url), url).toBe(false);
+      expect(isPlainHttpFromAfar(url), url).toBe(true);
+    }
+    expect(isPlainHttpFromAfar("https://midhook.example.com/")).toBe(false);
+    expect(isLocalHttp("https://localhost/")).toBe(false);
+  });
+
+  it("is sent to https on its default port, path and query kept", () => {
+    expect(httpsUrl("http://midhook.example.com:8080/tasks/a?b=c")).toBe(
+      "https://midhook.example.com/tasks/a?b=c",
     );
   });
 });
