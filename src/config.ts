@@ -22,14 +22,18 @@ export function adminToken(env: { ADMIN_TOKEN?: string }): string | null {
 
 const DEFAULT_MAX_IMAGE_BYTES = 50 * 1024 * 1024;
 
-/** How midhook reaches GoAPI's task API, or null when submission and reconciliation are off. */
-export interface GoapiApi {
-  base: string;
-  key: string;
+/** RECONCILE_AFTER_SECONDS and RECONCILE_GIVE_UP_SECONDS, read whether or not polling is on. */
+export interface PollSettings {
   /** Poll a task that has been silent this long (ms) … */
   reconcileAfterMs: number;
   /** … until this long (ms) after its first event. */
   giveUpAfterMs: number;
+}
+
+/** How midhook reaches GoAPI's task API, or null when submission and reconciliation are off. */
+export interface GoapiApi extends PollSettings {
+  base: string;
+  key: string;
 }
 
 const DEFAULT_GOAPI_API_BASE = "https://api.goapi.ai";
@@ -69,9 +73,15 @@ export function goapiApi(env: {
     warnRefusedOnce(GOAPI_API_BASE_RULE, given, "submission and reconciliation are off");
     return null;
   }
+  return { base, key, ...pollSettings(env) };
+}
+
+/** How silent tasks are polled (see PollSettings); the defaults where a value is unset or bad. */
+export function pollSettings(env: {
+  RECONCILE_AFTER_SECONDS?: string;
+  RECONCILE_GIVE_UP_SECONDS?: string;
+}): PollSettings {
   return {
-    base,
-    key,
     reconcileAfterMs: (positiveInteger(env.RECONCILE_AFTER_SECONDS) ?? 600) * 1000,
     giveUpAfterMs: (positiveInteger(env.RECONCILE_GIVE_UP_SECONDS) ?? 86_400) * 1000,
   };

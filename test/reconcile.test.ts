@@ -4,6 +4,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
+import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { GOAPI_API_KEY } from "./support/keys";
@@ -163,19 +164,28 @@ describe("reconciliation", () => {
   it.each([
     ["GOAPI_API_KEY is unset", { GOAPI_API_KEY: "" }],
     ["GOAPI_API_BASE is plain http to a remote host", { GOAPI_API_BASE: "http://api.goapi.test" }],
-  ])("polls nothing and sets no alarm while %s", async (_, settings) => {
-    vi.spyOn(console, "warn").mockImplementation(() => {});
-    overrideEnv({ ...settings, RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
-    const taskId = newTaskId();
-    await ingest(v2Event(taskId, "processing", 30));
-    await sleep(2500);
-    expect(polls(taskId)).toEqual([]);
-    expect((await taskView(taskId)).reconcile.state).toBe("idle");
-    const alarm = await runInDurableObject(taskObject(env, taskId), (_, state) =>
-      state.storage.getAlarm(),
-    );
-    expect(alarm).toBeNull();
-  });
+  ])(
+    "polls nothing while %s, looks again hourly, and polls once it is fixed",
+    async (_, settings) => {
+      vi.spyOn(console, "warn").mockImplementation(() => {});
+      const fixed = Object.fromEntries(Object.keys(settings).map((k) => [k, Reflect.get(env, k)]));
+      overrideEnv({ ...settings, RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+      const taskId = newTaskId();
+      await ingest(v2Event(taskId, "processing", 30));
+      await sleep(2500);
+      expect(polls(taskId)).toEqual([]);
+      expect((await taskView(taskId)).reconcile.state).toBe("idle");
+      // The index row written, the alarm is left for the next look, not cleared.
+      const alarm = (await alarmOf(taskId)) ?? 0;
+      expect(alarm).toBeGreaterThan(Date.now() + 55 * 60_000);
+      expect(alarm).toBeLessThanOrEqual(Date.now() + 60 * 60_000);
+      Object.assign(env, fixed);
+      goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "processing", { progress: 40 })));
+      await runAlarmNow(taskObject(env, taskId));
+      expect(polls(taskId)).toHaveLength(1);
+      expect((await taskView(taskId)).reconcile).toMatchObject({ state: "scheduled", polls: 1 });
+    },
+  );
 
   it("keeps a secret GoAPI echoes in its error out of the poll's error and the log", async () => {
     const lines: string[] = [];

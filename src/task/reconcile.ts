@@ -1,12 +1,13 @@
 // Reconciliation: a task that has gone silent is polled at GoAPI by its alarm, at the times
-// planPoll gives, and what GoAPI says is recorded like a webhook. Nothing here runs, and no alarm
-// is set for it, while GOAPI_API_KEY is unset or once the task is terminal.
-import { type GoapiApi, goapiApi, secretsToRemove } from "../config";
+// planPoll gives, and what GoAPI says is recorded like a webhook. Nothing is polled while
+// GOAPI_API_KEY is unset (or GOAPI_API_BASE refused), but the alarm still looks hourly, so that
+// polling turned on reaches the task; nothing at all once the task is terminal or given up.
+import { goapiApi, type PollSettings, pollSettings, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
 import { acceptGoapiBody, asWebhookBody, warnIfUnknownStatus } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
 import { failureMessage, fetchTask } from "../upstream/goapi-client";
-import { type PollPlan, planPoll } from "../upstream/poll-policy";
+import { nextPollLookAt, type PollPlan, planPoll } from "../upstream/poll-policy";
 import type { ReconcileRow, TaskRow } from "./schema";
 
 export class TaskReconcile {
@@ -18,12 +19,14 @@ export class TaskReconcile {
     this.#env = env;
   }
 
-  /** When the task is to be polled next, or null: not polled (no API key, terminal, gave up). */
+  /**
+   * When the alarm must next look at the task's poll (see nextPollLookAt), or null: terminal, or
+   * given up.
+   */
   nextPollAt(task: TaskRow): number | null {
     const api = goapiApi(this.#env);
-    if (api === null) return null;
-    const plan = this.#plan(task, api);
-    return plan.state === "scheduled" ? plan.at : null;
+    const plan = this.#plan(task, api ?? pollSettings(this.#env));
+    return nextPollLookAt(plan, api !== null, Date.now());
   }
 
   /**
@@ -88,7 +91,7 @@ export class TaskReconcile {
     return Date.parse(task.updated_at) > row.last_poll_at ? { ...row, streak: 0 } : row;
   }
 
-  #plan(task: TaskRow, api: GoapiApi): PollPlan {
+  #plan(task: TaskRow, settings: PollSettings): PollPlan {
     const row = this.#row(task);
     return planPoll(
       {
@@ -98,7 +101,7 @@ export class TaskReconcile {
         lastPollAt: row?.last_poll_at ?? null,
         streak: row?.streak ?? 0,
       },
-      { afterMs: api.reconcileAfterMs, giveUpAfterMs: api.giveUpAfterMs },
+      { afterMs: settings.reconcileAfterMs, giveUpAfterMs: settings.giveUpAfterMs },
     );
   }
 }

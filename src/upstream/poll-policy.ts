@@ -4,6 +4,12 @@ import { doublingDelayMs } from "../lib/backoff";
 /** Polls of a silent task double from RECONCILE_AFTER_SECONDS up to this interval. */
 const LONGEST_INTERVAL_MS = 60 * 60_000;
 
+/**
+ * While polling is off (GOAPI_API_KEY unset, or a GOAPI_API_BASE refused), a task that would be
+ * polled is looked at again this often, so that polling turned on, or back on, reaches it.
+ */
+export const POLLING_OFF_LOOK_MS = 60 * 60_000;
+
 export interface PollHistory {
   terminal: boolean;
   /** The task's first event, and its latest new one (webhook, poll or submission), epoch ms. */
@@ -39,4 +45,14 @@ export function planPoll(
   const at = from + interval;
   if (at > history.firstEventAt + settings.giveUpAfterMs) return { state: "gave_up" };
   return { state: "scheduled", at };
+}
+
+/**
+ * When a task's alarm must next look at its poll, or null: at the plan's time while polling is
+ * on; while it is off, no sooner than POLLING_OFF_LOOK_MS from `now` (nothing is polled then, so a
+ * time already past would wake the alarm again at once).
+ */
+export function nextPollLookAt(plan: PollPlan, pollingOn: boolean, now: number): number | null {
+  if (plan.state !== "scheduled") return null;
+  return pollingOn ? plan.at : Math.max(plan.at, now + POLLING_OFF_LOOK_MS);
 }

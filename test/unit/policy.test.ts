@@ -11,7 +11,7 @@ import { isStale } from "../../src/goapi/events";
 import { imageRetry } from "../../src/images/policy";
 import { doublingDelayMs } from "../../src/lib/backoff";
 import { afterAttempt, afterProbe, HEALTHY } from "../../src/subscribers/policy";
-import { planPoll } from "../../src/upstream/poll-policy";
+import { nextPollLookAt, POLLING_OFF_LOOK_MS, planPoll } from "../../src/upstream/poll-policy";
 
 describe("retry schedule", () => {
   it("follows about 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, then hours, capped at 12 h", () => {
@@ -177,6 +177,29 @@ describe("planPoll", () => {
 
   it("never polls a terminal task", () => {
     expect(planPoll({ ...quiet, terminal: true }, settings)).toEqual({ state: "idle" });
+  });
+});
+
+describe("nextPollLookAt", () => {
+  const now = 5_000_000_000;
+  const due = { state: "scheduled", at: now - 1_000 } as const;
+
+  it("looks at the plan's time while polling is on", () => {
+    expect(nextPollLookAt(due, true, now)).toBe(now - 1_000);
+  });
+
+  it("looks again an hour on while polling is off, never at a time already past", () => {
+    expect(nextPollLookAt(due, false, now)).toBe(now + POLLING_OFF_LOOK_MS);
+    expect(POLLING_OFF_LOOK_MS).toBe(3_600_000);
+    const later = { state: "scheduled", at: now + 7_200_000 } as const;
+    expect(nextPollLookAt(later, false, now)).toBe(now + 7_200_000);
+  });
+
+  it("never looks at a terminal or given-up task", () => {
+    for (const pollingOn of [true, false]) {
+      expect(nextPollLookAt({ state: "idle" }, pollingOn, now)).toBeNull();
+      expect(nextPollLookAt({ state: "gave_up" }, pollingOn, now)).toBeNull();
+    }
   });
 });
 
