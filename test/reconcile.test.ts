@@ -8,6 +8,7 @@ import { runAlarmNow } from "./support/alarm";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { GOAPI_API_KEY } from "./support/keys";
+import { latch } from "./support/latch";
 import {
   deliveries,
   eventually,
@@ -233,6 +234,26 @@ describe("reconciliation", () => {
       "unknown GoAPI status, recorded as processing",
       { task_id: taskId, status: "Queued-For-GPU" },
     ]);
+  });
+
+  it("waits RECONCILE_AFTER_SECONDS from an event heard while GoAPI answered a poll", async () => {
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    const [asked, ask] = latch();
+    const [answered, answer] = latch();
+    goapiTask(taskId, async () => {
+      ask();
+      await answered;
+      return goapiAnswer(goapiData(taskId, "processing", { progress: 10 }));
+    });
+    await ingest(v2Event(taskId, "processing", 10));
+    await asked;
+    await ingest(v2Event(taskId, "processing", 50));
+    await sleep(1500);
+    answer();
+    // The event restarted the doubling: the next poll is due 1 s after it, which has passed,
+    // so it comes at once; not 2 s after this answer, as the second poll in a row would.
+    await eventually(() => (polls(taskId).length === 2 ? true : undefined), 1_000);
   });
 
   it("records a hostile answer as the poll's error and keeps the task", async () => {

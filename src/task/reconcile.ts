@@ -43,9 +43,13 @@ export class TaskReconcile {
     if (api === null) return;
     const plan = this.#plan(task, api);
     if (plan.state !== "scheduled" || plan.at > Date.now()) return;
+    const asked = Date.now();
     const answer = await fetchTask(api, task.task_id);
     // Erased while GoAPI answered: neither the answer nor the poll is kept.
     if (erased()) return;
+    // An event heard while GoAPI answered restarts the doubling (see #row), as any event after a
+    // poll does: the poll then counts as of when it was asked, before that event.
+    const heardMeanwhile = this.#updatedAt() > asked;
     const secrets = secretsToRemove(this.#env);
     let error: string | null = null;
     // GoAPI's message may echo the API key: only its cleaned form is logged, stored and shown.
@@ -66,7 +70,7 @@ export class TaskReconcile {
          last_poll_at = excluded.last_poll_at, last_error = excluded.last_error`,
       (row?.polls ?? 0) + 1,
       (row?.streak ?? 0) + 1,
-      Date.now(),
+      heardMeanwhile ? asked : Date.now(),
       error,
     );
   }
@@ -82,6 +86,12 @@ export class TaskReconcile {
       polls: row?.polls ?? 0,
       last_error: row?.last_error ?? null,
     };
+  }
+
+  /** When the task's latest event was recorded, as it stands now (epoch ms; NaN for none). */
+  #updatedAt(): number {
+    const rows = this.#sql.exec<Pick<TaskRow, "updated_at">>("SELECT updated_at FROM task");
+    return Date.parse(rows.toArray()[0]?.updated_at ?? "");
   }
 
   /** The poll row, with its streak reset when an event arrived after the last poll. */
