@@ -14,12 +14,18 @@ export const INDEX_SETTLE_MS = 1_000;
 export const INDEX_MIN_INTERVAL_MS = 4_000;
 
 /**
- * When the task's index row must be written: null while it is up to date; otherwise the first
- * unwritten change (at `dirtySince`) plus the settle time, but not sooner than the minimum
- * interval after the last write (at `writtenAt`, 0 for never).
+ * When the task's index row must be written: null while it is up to date; for a `terminal` task,
+ * at its first unwritten change (at `dirtySince`), as no burst follows a task's end (only its
+ * main image being stored, once); otherwise that change plus the settle time, but not sooner
+ * than the minimum interval after the last write (at `writtenAt`, 0 for never).
  */
-export function indexWriteAt(dirtySince: number | null, writtenAt: number): number | null {
+export function indexWriteAt(
+  dirtySince: number | null,
+  writtenAt: number,
+  terminal: boolean,
+): number | null {
   if (dirtySince === null) return null;
+  if (terminal) return dirtySince;
   return Math.max(dirtySince + INDEX_SETTLE_MS, writtenAt + INDEX_MIN_INTERVAL_MS);
 }
 

@@ -59,16 +59,17 @@ export class TaskImages {
 
   /**
    * Copies every image that is due, recording each result or scheduling its next try; once the
-   * task's erasure has begun (`erasing`), starts no copy and records none.
+   * task's erasure has begun (`erasing`), starts no copy and records none. Whether any was stored.
    */
-  async copyDue(taskId: string, erasing: () => boolean): Promise<void> {
+  async copyDue(taskId: string, erasing: () => boolean): Promise<boolean> {
     const due = this.#sql
       .exec<ImageRow>(
         "SELECT * FROM images WHERE state = 'pending' AND next_try_at <= ? ORDER BY position",
         Date.now(),
       )
       .toArray();
-    if (due.length === 0) return;
+    if (due.length === 0) return false;
+    let stored = false;
     const limits = { ...imageLimits(this.#env), timeoutMs: IMAGE_COPY_TIMEOUT_MS };
     await eachWithLimit(due, COPIES_AT_ONCE, async (image) => {
       if (erasing()) return;
@@ -94,6 +95,7 @@ export class TaskImages {
           attempts,
           image.slot,
         );
+        stored = true;
         return;
       }
       const next = imageRetry(attempts, result.retryable, Date.now());
@@ -109,6 +111,7 @@ export class TaskImages {
         image.slot,
       );
     });
+    return stored;
   }
 }
 

@@ -1,8 +1,10 @@
 // Keeping a task's row in the cross-task index (D1) in step with the task: off the ingest's path.
 // A new event only marks the row dirty (one small SQLite write); the alarm writes it once the
-// changes have settled, at most every few seconds (see ../task-index/policy), so a burst of
-// progress events costs one D1 write. A failed write stays dirty and the alarm tries again.
+// changes have settled, at most every few seconds, or at once for a finished task (see
+// ../task-index/policy), so a burst of progress events costs one D1 write. A failed write stays
+// dirty and the alarm tries again.
 import type { TaskIndexEntry } from "../contract";
+import { isTerminal } from "../goapi/events";
 import { indexWriteAt, nextIndexVersion } from "../task-index/policy";
 import { deleteIndexEntry, upsertIndexEntry } from "../task-index/store";
 import type { ImageRow, IndexSyncRow, TaskRow } from "./schema";
@@ -42,9 +44,14 @@ export class TaskIndexSync {
   }
 
   /** When the row must be written next, or null while the index is up to date. */
-  nextWriteAt(): number | null {
+  nextWriteAt(task: TaskRow | null): number | null {
     const state = this.#state();
-    return state === null ? null : indexWriteAt(state.dirty_since, state.written_at);
+    if (state === null) return null;
+    return indexWriteAt(
+      state.dirty_since,
+      state.written_at,
+      task !== null && isTerminal(task.status),
+    );
   }
 
   /**
@@ -65,7 +72,7 @@ export class TaskIndexSync {
       return;
     }
     const dirtySince = state.dirty_since ?? now;
-    const due = indexWriteAt(dirtySince, state.written_at) ?? now;
+    const due = indexWriteAt(dirtySince, state.written_at, isTerminal(entry.status)) ?? now;
     if (due > now) {
       this.touch(dirtySince);
       return;

@@ -124,10 +124,10 @@ export class TaskObject extends DurableObject<Env> {
   }
 
   /**
-   * Polls GoAPI for a silent task, copies due images, releases ready events, queues due
-   * deliveries, asks about paused subscriptions, updates the dead-letter list and the task's
-   * index row; or erases the task when that is due (or under way). See ./alarm for how it never
-   * dies.
+   * Polls GoAPI for a silent task, updates the task's index row, copies due images, releases
+   * ready events, queues due deliveries, asks about paused subscriptions and updates the
+   * dead-letter list; or erases the task when that is due (or under way). See ./alarm for how it
+   * never dies.
    */
   override async alarm(): Promise<void> {
     this.#alarm.forget();
@@ -149,16 +149,21 @@ export class TaskObject extends DurableObject<Env> {
       const poll = () => this.#reconcile.pollIfDue(task, record, erasing);
       const holds = () => this.#holds.checkDue(id, this.env);
       const list = () => syncDeadLetters(this.ctx.storage.sql, id, deadLetterLog(this.env));
+      const copy = async () => {
+        // The main image stored changes the task's index row (its thumbnail): due at once.
+        if (await this.#images.copyDue(id, erasing)) this.#index.touch(Date.now());
+      };
       await this.#alarm.run(
         id,
         [
           ["reconcile", "polling GoAPI", poll],
-          ["images", "copying images", () => this.#images.copyDue(id, erasing)],
+          // Before the copies, which may take minutes: a completion is listed at once.
+          ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
+          ["images", "copying images", copy],
           ["outbox", "releasing events", () => this.#outbox.release(current())],
           ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
           ["holds", "asking about paused subscriptions", holds],
           ["dead-letters", "updating the dead-letter list", list],
-          ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
         ],
         erasing,
       );

@@ -34,7 +34,7 @@ const DUE: Record<AlarmPart, (input: ScheduleInput) => number | null> = {
   outbox: ({ parts, imagesAt }) => parts.outbox.nextWakeAt(imagesAt !== null),
   holds: ({ parts }) => parts.holds.nextCheckAt(),
   "dead-letters": ({ parts, now }) => (parts.deliveries.listingDue() ? now : null),
-  index: ({ parts }) => parts.index.nextWriteAt(),
+  index: ({ parts, task }) => parts.index.nextWriteAt(task),
   erasure: ({ parts, task, now }) => parts.erasure.dueAt(task, now),
 };
 

@@ -11,17 +11,22 @@ import {
 
 describe("when a task writes its index row", () => {
   it("waits a second after the first unwritten change, and never writes more than every 4 s", () => {
-    expect(indexWriteAt(null, 0)).toBeNull();
-    expect(indexWriteAt(10_000, 0)).toBe(10_000 + INDEX_SETTLE_MS);
+    expect(indexWriteAt(null, 0, false)).toBeNull();
+    expect(indexWriteAt(10_000, 0, false)).toBe(10_000 + INDEX_SETTLE_MS);
     // A change just after a write waits for the interval, not for the settle time alone.
-    expect(indexWriteAt(10_100, 10_000)).toBe(10_000 + INDEX_MIN_INTERVAL_MS);
-    expect(indexWriteAt(30_000, 10_000)).toBe(30_000 + INDEX_SETTLE_MS);
+    expect(indexWriteAt(10_100, 10_000, false)).toBe(10_000 + INDEX_MIN_INTERVAL_MS);
+    expect(indexWriteAt(30_000, 10_000, false)).toBe(30_000 + INDEX_SETTLE_MS);
+  });
+
+  it("writes a finished task's change at once: no burst follows it", () => {
+    expect(indexWriteAt(10_100, 10_000, true)).toBe(10_100);
+    expect(indexWriteAt(null, 10_000, true)).toBeNull();
   });
 
   it("is never more than 5 s behind a change, however the changes come", () => {
     for (let writtenAt = 0; writtenAt < 20_000; writtenAt += 700) {
       for (let change = writtenAt; change < writtenAt + 10_000; change += 300) {
-        const at = indexWriteAt(change, writtenAt) ?? Number.POSITIVE_INFINITY;
+        const at = indexWriteAt(change, writtenAt, false) ?? Number.POSITIVE_INFINITY;
         expect(at - change).toBeLessThanOrEqual(5_000);
         expect(at).toBeGreaterThanOrEqual(change);
       }
