@@ -188,6 +188,22 @@ describe("reconciliation", () => {
     },
   );
 
+  it("stops looking at a task past its give-up time while polling is off", async () => {
+    overrideEnv({
+      GOAPI_API_KEY: "",
+      RECONCILE_AFTER_SECONDS: "1",
+      RECONCILE_GIVE_UP_SECONDS: "2",
+      SUBSCRIPTIONS: "[]",
+    });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 30));
+    expect(await alarmOf(taskId)).not.toBeNull();
+    await sleep(2500);
+    await runAlarmNow(taskObject(env, taskId));
+    expect(await alarmOf(taskId)).toBeNull();
+    expect(polls(taskId)).toEqual([]);
+  });
+
   it("keeps a secret GoAPI echoes in its error out of the poll's error and the log", async () => {
     const lines: string[] = [];
     vi.spyOn(console, "warn").mockImplementation((...args: unknown[]) => {

@@ -1,7 +1,8 @@
 // Reconciliation: a task that has gone silent is polled at GoAPI by its alarm, at the times
 // planPoll gives, and what GoAPI says is recorded like a webhook. Nothing is polled while
-// GOAPI_API_KEY is unset (or GOAPI_API_BASE refused), but the alarm still looks hourly, so that
-// polling turned on reaches the task; nothing at all once the task is terminal or given up.
+// GOAPI_API_KEY is unset (or GOAPI_API_BASE refused), but until the task's give-up time the
+// alarm still looks hourly, so that polling turned on reaches it; nothing at all once the task
+// is terminal or past its give-up time.
 import { goapiApi, type PollSettings, pollSettings, secretsToRemove } from "../config";
 import type { ReconcileView } from "../contract";
 import { acceptGoapiBody, asWebhookBody, warnIfUnknownStatus } from "../goapi/accept";
@@ -20,13 +21,14 @@ export class TaskReconcile {
   }
 
   /**
-   * When the alarm must next look at the task's poll (see nextPollLookAt), or null: terminal, or
-   * given up.
+   * When the alarm must next look at the task's poll: its poll's time, or, while polling is off,
+   * when to look whether it is on again (see nextPollLookAt); null for never (terminal, given up).
    */
   nextPollAt(task: TaskRow): number | null {
     const api = goapiApi(this.#env);
-    const plan = this.#plan(task, api ?? pollSettings(this.#env));
-    return nextPollLookAt(plan, api !== null, Date.now());
+    const settings = api ?? pollSettings(this.#env);
+    const giveUpAt = Date.parse(task.created_at) + settings.giveUpAfterMs;
+    return nextPollLookAt(this.#plan(task, settings), api !== null, Date.now(), giveUpAt);
   }
 
   /**

@@ -154,6 +154,7 @@ export type EventRow = {
 export type ReconcileRow = {
   polls: number;
   streak: number;
+  /** When GoAPI answered the latest poll; when it was asked, if an event came meanwhile. */
   last_poll_at: number;
   last_error: string | null;
 };

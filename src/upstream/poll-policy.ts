@@ -6,7 +6,8 @@ const LONGEST_INTERVAL_MS = 60 * 60_000;
 
 /**
  * While polling is off (GOAPI_API_KEY unset, or a GOAPI_API_BASE refused), a task that would be
- * polled is looked at again this often, so that polling turned on, or back on, reaches it.
+ * polled is looked at again this long after its alarm's latest run, until its give-up time, so
+ * that polling turned on, or back on, reaches it.
  */
 export const POLLING_OFF_LOOK_MS = 60 * 60_000;
 
@@ -15,7 +16,10 @@ export interface PollHistory {
   /** The task's first event, and its latest new one (webhook, poll or submission), epoch ms. */
   firstEventAt: number;
   lastEventAt: number;
-  /** The latest poll, and how many polls ran since the latest event that was not a poll. */
+  /**
+   * The latest poll (when GoAPI answered it, or when it was asked if an event was recorded while
+   * GoAPI answered), and how many polls ran since the latest event that was not a poll.
+   */
   lastPollAt: number | null;
   streak: number;
 }
@@ -48,11 +52,21 @@ export function planPoll(
 }
 
 /**
- * When a task's alarm must next look at its poll, or null: at the plan's time while polling is
- * on; while it is off, no sooner than POLLING_OFF_LOOK_MS from `now` (nothing is polled then, so a
- * time already past would wake the alarm again at once).
+ * When a task's alarm must next look at its poll, or null for never: at the plan's time while
+ * polling is on. While it is off, nothing is polled, so the plan's time never moves on and never
+ * reaches its give-up: the look is then POLLING_OFF_LOOK_MS after `now` (the alarm's latest run,
+ * so other work pushes it back), never a time already past (that would wake the alarm again at
+ * once), and no later than `giveUpAt` (the task's first event plus RECONCILE_GIVE_UP_SECONDS),
+ * after which the task is not looked at again.
  */
-export function nextPollLookAt(plan: PollPlan, pollingOn: boolean, now: number): number | null {
+export function nextPollLookAt(
+  plan: PollPlan,
+  pollingOn: boolean,
+  now: number,
+  giveUpAt: number,
+): number | null {
   if (plan.state !== "scheduled") return null;
-  return pollingOn ? plan.at : Math.max(plan.at, now + POLLING_OFF_LOOK_MS);
+  if (pollingOn) return plan.at;
+  if (now >= giveUpAt) return null;
+  return Math.min(Math.max(plan.at, now + POLLING_OFF_LOOK_MS), giveUpAt);
 }

@@ -182,23 +182,31 @@ describe("planPoll", () => {
 
 describe("nextPollLookAt", () => {
   const now = 5_000_000_000;
+  const giveUpAt = now + 86_400_000;
   const due = { state: "scheduled", at: now - 1_000 } as const;
 
   it("looks at the plan's time while polling is on", () => {
-    expect(nextPollLookAt(due, true, now)).toBe(now - 1_000);
+    expect(nextPollLookAt(due, true, now, giveUpAt)).toBe(now - 1_000);
   });
 
   it("looks again an hour on while polling is off, never at a time already past", () => {
-    expect(nextPollLookAt(due, false, now)).toBe(now + POLLING_OFF_LOOK_MS);
+    expect(nextPollLookAt(due, false, now, giveUpAt)).toBe(now + POLLING_OFF_LOOK_MS);
     expect(POLLING_OFF_LOOK_MS).toBe(3_600_000);
     const later = { state: "scheduled", at: now + 7_200_000 } as const;
-    expect(nextPollLookAt(later, false, now)).toBe(now + 7_200_000);
+    expect(nextPollLookAt(later, false, now, giveUpAt)).toBe(now + 7_200_000);
+  });
+
+  it("stops looking at the give-up time while polling is off, though the plan never moves", () => {
+    expect(nextPollLookAt(due, false, giveUpAt - 1_800_000, giveUpAt)).toBe(giveUpAt);
+    expect(nextPollLookAt(due, false, giveUpAt, giveUpAt)).toBeNull();
+    // With polling on, the plan itself gives up (planPoll).
+    expect(nextPollLookAt(due, true, giveUpAt, giveUpAt)).toBe(now - 1_000);
   });
 
   it("never looks at a terminal or given-up task", () => {
     for (const pollingOn of [true, false]) {
-      expect(nextPollLookAt({ state: "idle" }, pollingOn, now)).toBeNull();
-      expect(nextPollLookAt({ state: "gave_up" }, pollingOn, now)).toBeNull();
+      expect(nextPollLookAt({ state: "idle" }, pollingOn, now, giveUpAt)).toBeNull();
+      expect(nextPollLookAt({ state: "gave_up" }, pollingOn, now, giveUpAt)).toBeNull();
     }
   });
 });
