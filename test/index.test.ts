@@ -144,7 +144,8 @@ describe("the cross-task index", () => {
       return new Response(pngBytes(4096), { headers: { "content-type": "image/png" } });
     });
     body.task_result.image_urls = [];
-    // Within the least time between two writes of the row: a completion is written at once.
+    // The copy is held, so the run that starts it cannot reach anything after it: the row is
+    // written before the copies, and at once, though it was written less than 4 s ago.
     await ingest(body);
     const completed = await eventually(async () => {
       const row = await indexRow(taskId);

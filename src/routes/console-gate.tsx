@@ -1,7 +1,7 @@
-// The console's gates: off while ADMIN_TOKEN is unset, a signed-in session that was not signed
-// out for every page (for signing out, any signed-in session), and for every state-changing
-// request the same origin and the session's CSRF token. Also the headers every console page
-// carries and the HTML error answer.
+// The console's gates: https (plain http only to this machine), off while ADMIN_TOKEN is unset,
+// a signed-in session that was not signed out for every page (for signing out, any signed-in
+// session), and for every state-changing request the same origin and the session's CSRF token.
+// Also the headers every console page carries and the HTML error answer.
 import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
@@ -21,8 +21,7 @@ import {
 import { isSignedOut } from "../console/sign-outs";
 import { noticeText } from "../console/text";
 import { ApiError, errorText } from "../lib/errors";
-import { httpsUrl, isPlainHttpFromAfar } from "../lib/local-http";
-import { LOOPBACK_HOSTS } from "../lib/net";
+import { httpsUrl, isPlainHttpToOtherHost, isThisMachine } from "../lib/local-http";
 
 /** The Hono environment of the console: the app's, with the session. */
 export type ConsoleEnv = AppEnv & { Variables: { session: Session } };
@@ -33,7 +32,7 @@ export type ConsoleEnv = AppEnv & { Variables: { session: Session } };
  */
 function pageHeaders(c: Context<ConsoleEnv>): void {
   const url = new URL(c.req.url);
-  if (url.protocol === "https:" && !LOOPBACK_HOSTS.has(url.hostname)) {
+  if (url.protocol === "https:" && !isThisMachine(c.req.url)) {
     c.header("strict-transport-security", "max-age=31536000");
   }
   const socket = `${url.protocol === "https:" ? "wss:" : "ws:"}//${url.host}`;
@@ -48,19 +47,19 @@ function pageHeaders(c: Context<ConsoleEnv>): void {
 }
 
 /**
- * Over plain http to anything but this machine (see ../lib/local-http): a page is sent to https,
- * anything else refused (403). Then 503 and a page saying how to turn the console on while
- * ADMIN_TOKEN is unset.
+ * 503 and a page saying how to turn the console on while ADMIN_TOKEN is unset. Then, over plain
+ * http to anything but this machine (see ../lib/local-http): a page is sent to https, anything
+ * else refused (403).
  */
 export const consoleOn = createMiddleware<ConsoleEnv>(async (c, next) => {
   pageHeaders(c);
-  if (isPlainHttpFromAfar(c.req.url)) {
+  if (adminToken(c.env) === null) return c.html(<ConsoleOffPage />, 503);
+  if (isPlainHttpToOtherHost(c.req.url)) {
     if (c.req.method === "GET" || c.req.method === "HEAD")
       return c.redirect(httpsUrl(c.req.url), 308);
     const secure = new URL(httpsUrl(c.req.url)).origin;
     throw new ApiError(403, "https_required", `The console works over https only: open ${secure}`);
   }
-  if (adminToken(c.env) === null) return c.html(<ConsoleOffPage />, 503);
   await next();
 });
 

@@ -1,17 +1,20 @@
-// The admin API's gate: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
+// The admin API's gate: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time, taken
+// over https only (plain http only to this machine).
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../bindings";
 import { adminToken } from "../config";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
-import { httpsUrl, isPlainHttpFromAfar } from "../lib/local-http";
+import { httpsUrl, isPlainHttpToOtherHost } from "../lib/local-http";
 
 /**
- * 403 over plain http to anything but this machine (see ../lib/local-http), 503 while
- * ADMIN_TOKEN is unset (fail closed), 401 without the right bearer token.
+ * 503 while ADMIN_TOKEN is unset (fail closed), 403 over plain http to anything but this machine
+ * (see ../lib/local-http), 401 without the right bearer token.
  */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
-  if (isPlainHttpFromAfar(c.req.url)) {
+  const token = adminToken(c.env);
+  if (token === null) throw new ApiError(503, "not_configured", "ADMIN_TOKEN is not set");
+  if (isPlainHttpToOtherHost(c.req.url)) {
     const secure = new URL(httpsUrl(c.req.url)).origin;
     throw new ApiError(
       403,
@@ -19,8 +22,6 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
       `the admin token travels over https only: use ${secure}`,
     );
   }
-  const token = adminToken(c.env);
-  if (token === null) throw new ApiError(503, "not_configured", "ADMIN_TOKEN is not set");
   const header = c.req.header("authorization") ?? "";
   const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
   if (!(await matchesAnySecret(presented, [token]))) {

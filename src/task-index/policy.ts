@@ -8,15 +8,16 @@
 export const INDEX_SETTLE_MS = 1_000;
 
 /**
- * At most one write per task this often: progress events that come faster share a write. Under
- * 5 s, so that the index is never more than about 5 s behind the task's last event.
+ * At most one write per task this often until it is finished: progress events that come faster
+ * share a write. Under 5 s, so that the index is never more than about 5 s behind the task's
+ * last event. A finished task's change is written at once (see indexWriteAt).
  */
 export const INDEX_MIN_INTERVAL_MS = 4_000;
 
 /**
  * When the task's index row must be written: null while it is up to date; for a `terminal` task,
  * at its first unwritten change (at `dirtySince`), as no burst follows a task's end (only its
- * main image being stored, once); otherwise that change plus the settle time, but not sooner
+ * images being stored, the main one giving the row its thumbnail); otherwise that change plus the settle time, but not sooner
  * than the minimum interval after the last write (at `writtenAt`, 0 for never).
  */
 export function indexWriteAt(

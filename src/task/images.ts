@@ -59,7 +59,8 @@ export class TaskImages {
 
   /**
    * Copies every image that is due, recording each result or scheduling its next try; once the
-   * task's erasure has begun (`erasing`), starts no copy and records none. Whether any was stored.
+   * task's erasure has begun (`erasing`), starts no copy and records none. Returns whether any
+   * image (the main one or a tile) was stored.
    */
   async copyDue(taskId: string, erasing: () => boolean): Promise<boolean> {
     const due = this.#sql

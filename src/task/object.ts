@@ -150,7 +150,8 @@ export class TaskObject extends DurableObject<Env> {
       const holds = () => this.#holds.checkDue(id, this.env);
       const list = () => syncDeadLetters(this.ctx.storage.sql, id, deadLetterLog(this.env));
       const copy = async () => {
-        // The main image stored changes the task's index row (its thumbnail): due at once.
+        // An image stored may be the main one, the index row's thumbnail: the row is due again
+        // (written at once, the task being finished; unchanged, it is only marked clean).
         if (await this.#images.copyDue(id, erasing)) this.#index.touch(Date.now());
       };
       await this.#alarm.run(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseSubscriptions } from "../../src/delivery/subscriptions";
 import { isAllowedImageUrl } from "../../src/images/sources";
-import { httpsUrl, isLocalHttp, isPlainHttpFromAfar } from "../../src/lib/local-http";
+import { httpsUrl, isLocalHttp, isPlainHttpToOtherHost } from "../../src/lib/local-http";
 import { isPrivateAddress } from "../../src/lib/net";
 
 const KEY = `whsec_${btoa("k".repeat(32))}`;
@@ -106,13 +106,13 @@ describe("plain http", () => {
       "http://[::1]:8787/",
     ]) {
       expect(isLocalHttp(url), url).toBe(true);
-      expect(isPlainHttpFromAfar(url), url).toBe(false);
+      expect(isPlainHttpToOtherHost(url), url).toBe(false);
     }
     for (const url of ["http://midhook.example.com/", "http://127.0.0.2/", "http://10.0.0.1/"]) {
       expect(isLocalHttp(url), url).toBe(false);
-      expect(isPlainHttpFromAfar(url), url).toBe(true);
+      expect(isPlainHttpToOtherHost(url), url).toBe(true);
     }
-    expect(isPlainHttpFromAfar("https://midhook.example.com/")).toBe(false);
+    expect(isPlainHttpToOtherHost("https://midhook.example.com/")).toBe(false);
     expect(isLocalHttp("https://localhost/")).toBe(false);
   });
 

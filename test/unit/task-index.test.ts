@@ -10,7 +10,7 @@ import {
 } from "../../src/task-index/policy";
 
 describe("when a task writes its index row", () => {
-  it("waits a second after the first unwritten change, and never writes more than every 4 s", () => {
+  it("waits a second after a running task's first unwritten change, and never writes more than every 4 s", () => {
     expect(indexWriteAt(null, 0, false)).toBeNull();
     expect(indexWriteAt(10_000, 0, false)).toBe(10_000 + INDEX_SETTLE_MS);
     // A change just after a write waits for the interval, not for the settle time alone.
@@ -23,7 +23,7 @@ describe("when a task writes its index row", () => {
     expect(indexWriteAt(null, 10_000, true)).toBeNull();
   });
 
-  it("is never more than 5 s behind a change, however the changes come", () => {
+  it("is never more than 5 s behind a running task's change, however the changes come", () => {
     for (let writtenAt = 0; writtenAt < 20_000; writtenAt += 700) {
       for (let change = writtenAt; change < writtenAt + 10_000; change += 300) {
         const at = indexWriteAt(change, writtenAt, false) ?? Number.POSITIVE_INFINITY;
