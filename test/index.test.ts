@@ -1,10 +1,14 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createScheduledController,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { deadLetterLog, taskObject } from "../src/bindings";
 import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
-import type { TaskObject } from "../src/index";
+import worker, { type TaskObject } from "../src/index";
 import { TaskIndexSync } from "../src/task/index-sync";
 import { migrate } from "../src/task/migrations";
 import { upsertIndexEntry } from "../src/task-index/store";
@@ -667,6 +671,33 @@ describe("RETENTION_DAYS", () => {
     expect((await adminGet(`/v1/tasks/${taskId}`)).status).toBe(404);
     expect((await env.IMAGES.list({ prefix: `tasks/${taskId}/` })).objects).toEqual([]);
     expect(await indexRow(taskId)).toBeNull();
+  });
+
+  it("reaches, at its next sweep, a task kept before RETENTION_DAYS was set", async () => {
+    overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
+    const [kept, recent] = [newTaskId(), newTaskId()];
+    for (const taskId of [kept, recent]) {
+      await ingest(v2Event(taskId, "failed", 0));
+      await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+      // Nothing left to do, and nothing to erase: no alarm.
+      await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+    }
+    // `kept` last changed 40 days ago, as far as the task and the index know.
+    const old = new Date(Date.now() - 40 * 24 * 3600_000).toISOString();
+    await runInDurableObject(taskObject(env, kept), (_, state) => {
+      state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
+    });
+    await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
+      .bind(old, kept)
+      .run();
+
+    env.RETENTION_DAYS = "30";
+    await worker.scheduled(createScheduledController(), env);
+
+    await eventually(async () => ((await indexRow(kept)) === null ? true : undefined));
+    expect((await adminGet(`/v1/tasks/${kept}`)).status).toBe(404);
+    expect((await adminGet(`/v1/tasks/${recent}`)).status).toBe(200);
+    expect(await alarmOf(recent)).toBeNull();
   });
 
   it("never erases a task while a delivery is on its way, and keeps it that long after the last one finished", async () => {

@@ -40,6 +40,19 @@ export async function upsertIndexEntry(
     .run();
 }
 
+/** The ids of up to `limit` tasks last updated before `before` (ISO), the oldest first. */
+export async function listUpdatedBefore(
+  db: D1Database,
+  before: string,
+  limit: number,
+): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT task_id FROM tasks WHERE updated_at < ? ORDER BY updated_at, task_id LIMIT ?")
+    .bind(before, limit)
+    .all<{ task_id: string }>();
+  return results.map((row) => row.task_id);
+}
+
 /** Removes the task's row (an erased task). */
 export async function deleteIndexEntry(db: D1Database, taskId: string): Promise<void> {
   await db.prepare("DELETE FROM tasks WHERE task_id = ?").bind(taskId).run();

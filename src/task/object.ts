@@ -286,6 +286,14 @@ export class TaskObject extends DurableObject<Env> {
     this.#live.closed(socket, code);
   }
 
+  /**
+   * Sets the alarm again from the settings as they are now: a task asleep since RETENTION_DAYS
+   * was set or shortened has no alarm, or one too late, for its erasure (see ../retention-sweep).
+   */
+  reschedule(): void {
+    this.#scheduleAlarm();
+  }
+
   /** Sets the alarm for the earliest work any part of the task has due, or clears it. */
   #scheduleAlarm(): void {
     const task = this.#events.task();

@@ -25,3 +25,11 @@ export function retentionEraseAt(activity: TaskActivity, days: number): number |
     .filter(Number.isFinite);
   return (times.length > 0 ? Math.max(...times) : 0) + days * DAY_MS;
 }
+
+/**
+ * The last-update time before which a task may be due for erasure under `days`, as an ISO time
+ * (the index's form): a task updated since cannot be, as its last activity is later still.
+ */
+export function retentionCutoff(now: number, days: number): string {
+  return new Date(now - days * DAY_MS).toISOString();
+}

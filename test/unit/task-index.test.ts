@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { configProblems, retentionDays } from "../../src/config";
-import { retentionEraseAt } from "../../src/task/retention-policy";
+import { retentionCutoff, retentionEraseAt } from "../../src/task/retention-policy";
 import { decodeCursor, encodeCursor } from "../../src/task-index/cursor";
 import {
   INDEX_MIN_INTERVAL_MS,
@@ -80,6 +80,15 @@ describe("RETENTION_DAYS", () => {
     expect(retentionEraseAt(failedLater, 30)).toBe(Date.parse("2026-02-09T00:00:00.000Z"));
     const failedEarlier = { ...quiet, lastFinishedAt: "2025-12-31T00:00:00.000Z" };
     expect(retentionEraseAt(failedEarlier, 30)).toBe(Date.parse("2026-01-31T00:00:00.000Z"));
+  });
+
+  it("sweeps only tasks last updated more than that many days ago: no other can be due", () => {
+    const now = Date.parse("2026-03-01T00:00:00.000Z");
+    const cutoff = retentionCutoff(now, 30);
+    expect(cutoff).toBe("2026-01-30T00:00:00.000Z");
+    // A task updated at the cutoff is erased 30 days on, at `now`, at the earliest.
+    const atCutoff = { updatedAt: cutoff, lastFinishedAt: null, inFlight: false };
+    expect(retentionEraseAt(atCutoff, 30)).toBe(now);
   });
 
   it("never erases a task while an event or a delivery is still on its way", () => {
