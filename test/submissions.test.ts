@@ -214,6 +214,25 @@ describe("POST /v1/tasks", () => {
     expect((await taskView(taskId)).status).toBe("processing");
   });
 
+  it("records a task it could not record at first a moment later, on its own", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const taskId = newTaskId();
+    goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
+    // The task's object cannot be reached for the submission's own attempt only.
+    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementationOnce(() => {
+      throw new Error("simulated storage outage");
+    });
+    const response = await adminPost("/v1/tasks", createBody);
+    expect(response.status).toBe(202);
+    expect(failing).toHaveBeenCalled();
+    // No webhook comes: the submission's own retry records it.
+    const view = await eventually(async () => {
+      const found = await adminGet(`/v1/tasks/${taskId}`);
+      return found.status === 200 ? readView(found, views.task) : undefined;
+    }, 5_000);
+    expect(view.events.map((e) => [e.type, e.source])).toEqual([["task.created", "submit"]]);
+  });
+
   it("answers 202 with the id GoAPI gave when midhook cannot track such an id", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     goapiCreate(() => goapiAnswer(goapiTaskData("tasks/odd id", "pending")));

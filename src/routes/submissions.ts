@@ -62,10 +62,40 @@ function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> 
   }
 }
 
+/**
+ * After a submission could not be recorded (its task's object unreachable), it is tried again
+ * this long after the answer, and after each failure: within the half minute a Worker may go on
+ * after answering. GoAPI's webhook and `sync` remain for a longer outage.
+ */
+const RECORD_AGAIN_AFTER_MS = [1_000, 4_000, 15_000];
+
+/** Records GoAPI's `data` for a submitted task, trying again at RECORD_AGAIN_AFTER_MS. */
+async function recordAgain(env: Env, data: Record<string, unknown>, origin: string) {
+  let last: unknown;
+  for (const delay of RECORD_AGAIN_AFTER_MS) {
+    await new Promise((done) => setTimeout(done, delay));
+    try {
+      await recordGoapiBody(env, asWebhookBody(data, Date.now()), origin, "submit");
+      return;
+    } catch (err) {
+      last = err;
+    }
+  }
+  console.error("recording a submitted task failed again; its webhook or a sync will", {
+    task_id: createdTaskId(env, data),
+    error: errorText(last),
+  });
+}
+
+/** GoAPI's id of a created task, fit to show and log: cleaned of secrets, 128 characters. */
+function createdTaskId(env: Env, data: Record<string, unknown>): string {
+  // Shortened like any id midhook tracks (1-128 characters): GoAPI's may be of any length.
+  return String(removeSecrets(String(data.task_id), secretsToRemove(env))).slice(0, 128);
+}
+
 /** The answer for a task GoAPI created that midhook could not record: GoAPI's id, and why. */
 function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown) {
-  // Shortened like any id midhook tracks (1-128 characters): GoAPI's may be of any length.
-  const taskId = String(removeSecrets(String(data.task_id), secretsToRemove(env))).slice(0, 128);
+  const taskId = createdTaskId(env, data);
   if (err instanceof ApiError && err.code === "invalid_payload") {
     console.warn("GoAPI created a task midhook cannot track", {
       task_id: taskId,
@@ -86,7 +116,7 @@ function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown)
     ok: true,
     task_id: taskId,
     recorded: false,
-    message: `GoAPI created the task, but midhook could not record it yet; GoAPI's webhook will, or POST /v1/tasks/${taskId}/sync now. Do not submit it again: that creates a second task.`,
+    message: `GoAPI created the task, but midhook could not record it yet; it tries again for the next 20 seconds, GoAPI's webhook will, or POST /v1/tasks/${taskId}/sync now. Do not submit it again: that creates a second task.`,
   };
 }
 
@@ -117,6 +147,9 @@ submissions.post("/", async (c) => {
   } catch (err) {
     // GoAPI has created the task, and charges for it: the answer names it even now, so that
     // nobody submits it again for a second, paid, generation.
+    if (!(err instanceof ApiError && err.code === "invalid_payload")) {
+      c.executionCtx.waitUntil(recordAgain(c.env, data, origin));
+    }
     return c.json(unrecordedAnswer(c.env, data, err), 202);
   }
   return c.json(
