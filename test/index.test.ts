@@ -9,6 +9,7 @@ import { deadLetterLog, taskObject } from "../src/bindings";
 import type { TaskIndexEntry, TaskListPage } from "../src/contract";
 import { parseGoapiPayload } from "../src/goapi/normalize";
 import worker, { type TaskObject } from "../src/index";
+import { sweepRetention } from "../src/retention-sweep";
 import { TaskIndexSync } from "../src/task/index-sync";
 import { migrate } from "../src/task/migrations";
 import { upsertIndexEntry } from "../src/task-index/store";
@@ -698,6 +699,36 @@ describe("RETENTION_DAYS", () => {
     expect((await adminGet(`/v1/tasks/${kept}`)).status).toBe(404);
     expect((await adminGet(`/v1/tasks/${recent}`)).status).toBe(200);
     expect(await alarmOf(recent)).toBeNull();
+  });
+
+  it("sweeps past a task that is not due yet to the ones behind it, a batch at a time", async () => {
+    overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
+    await env.INDEX.exec("DELETE FROM retention_sweep");
+    const ids = [newTaskId(), newTaskId(), newTaskId()];
+    for (const [i, taskId] of ids.entries()) {
+      await ingest(v2Event(taskId, "failed", 0));
+      await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+      await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+      // Older in the index than any other test's row, the first the oldest. The first changed
+      // since, as far as its object knows (the index lags it): it is not due.
+      const old = new Date(Date.UTC(2001, 0, 1 + i)).toISOString();
+      if (i > 0) {
+        await runInDurableObject(taskObject(env, taskId), (_, state) => {
+          state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
+        });
+      }
+      await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
+        .bind(old, taskId)
+        .run();
+    }
+
+    env.RETENTION_DAYS = "30";
+    for (let sweep = 0; sweep < 3; sweep++) await sweepRetention(env, Date.now(), 1);
+
+    for (const taskId of ids.slice(1)) {
+      await eventually(async () => ((await indexRow(taskId)) === null ? true : undefined));
+    }
+    expect((await adminGet(`/v1/tasks/${ids[0]}`)).status).toBe(200);
   });
 
   it("never erases a task while a delivery is on its way, and keeps it that long after the last one finished", async () => {

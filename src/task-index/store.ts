@@ -40,17 +40,25 @@ export async function upsertIndexEntry(
     .run();
 }
 
-/** The ids of up to `limit` tasks last updated before `before` (ISO), the oldest first. */
+/**
+ * Up to `limit` tasks last updated before `before` (ISO), the oldest first, from after `after`
+ * (a position in that order; null for the start).
+ */
 export async function listUpdatedBefore(
   db: D1Database,
   before: string,
+  after: ListPosition | null,
   limit: number,
-): Promise<string[]> {
+): Promise<ListPosition[]> {
+  const from = after === null ? "" : "AND (updated_at, task_id) > (?, ?)";
   const { results } = await db
-    .prepare("SELECT task_id FROM tasks WHERE updated_at < ? ORDER BY updated_at, task_id LIMIT ?")
-    .bind(before, limit)
-    .all<{ task_id: string }>();
-  return results.map((row) => row.task_id);
+    .prepare(
+      `SELECT updated_at, task_id FROM tasks WHERE updated_at < ? ${from}
+       ORDER BY updated_at, task_id LIMIT ?`,
+    )
+    .bind(before, ...(after === null ? [] : [after.updated_at, after.task_id]), limit)
+    .all<ListPosition>();
+  return results;
 }
 
 /** Removes the task's row (an erased task). */

@@ -291,6 +291,8 @@ export class TaskObject extends DurableObject<Env> {
    * was set or shortened has no alarm, or one too late, for its erasure (see ../retention-sweep).
    */
   reschedule(): void {
+    // An object erased since the sweep read the index: nothing to schedule.
+    if (this.#events.task() === null && !this.#erasure.pending()) return;
     this.#scheduleAlarm();
   }
 
