@@ -2,19 +2,19 @@
 // RETENTION_DAYS when the task last did anything. A task asleep since the setting was set, or
 // shortened, has no alarm for it, or one too late. The sweep goes through the tasks in the index
 // last updated before the limit, the oldest first, a batch at a time, and asks each to set its
-// alarm again from the setting as it is now. Where it stopped is kept in D1 (retention_sweep in
-// migrations/), so a task asked once, but not due (a delivery finished later), is passed over
-// until the next pass, and never holds up the tasks behind it.
+// alarm again from the setting as it is now: each then erases itself when it is due, at once or
+// later (a delivery finished after its last event). Where the sweep stopped is kept (see
+// ./task-index/sweep-position), so a task not yet due never holds up the tasks behind it.
 import { taskObject } from "./bindings";
 import { retentionDays } from "./config";
 import { errorText } from "./lib/errors";
 import { retentionCutoff } from "./task/retention-policy";
-import type { ListPosition } from "./task-index/cursor";
 import { listUpdatedBefore } from "./task-index/store";
+import { readSweepPosition, saveSweepPosition } from "./task-index/sweep-position";
 
 /**
- * Tasks asked per sweep: one RPC each, within the subrequests one invocation may make on every
- * plan. At a sweep every 5 minutes (wrangler.toml), 11,520 tasks a day.
+ * Tasks asked per sweep: one RPC each, plus three D1 queries, within the 50 subrequests one
+ * invocation may make on every plan. At a sweep every 5 minutes (wrangler.toml), 11,520 a day.
  */
 export const SWEEP_BATCH = 40;
 
@@ -22,7 +22,15 @@ export const SWEEP_BATCH = 40;
 export async function sweepRetention(env: Env, now: number, batch = SWEEP_BATCH): Promise<void> {
   const days = retentionDays(env);
   if (days === null) return;
-  const after = await readPosition(env.INDEX, days);
+  const after = await readSweepPosition(env.INDEX, days).catch((err: unknown) => {
+    // Without its place (migration 0003 not applied: `npm run deploy` applies it), the sweep
+    // still works, from the oldest task each time.
+    console.error(
+      "retention sweep: its place cannot be read; starting from the oldest",
+      errorText(err),
+    );
+    return null;
+  });
   const tasks = await listUpdatedBefore(env.INDEX, retentionCutoff(now, days), after, batch);
   const asked = await Promise.allSettled(
     tasks.map((task) => taskObject(env, task.task_id).reschedule()),
@@ -35,28 +43,7 @@ export async function sweepRetention(env: Env, now: number, batch = SWEEP_BATCH)
   }
   // A short batch ends the pass: the next sweep starts again from the oldest task.
   const last = tasks.length < batch ? undefined : tasks.at(-1);
-  await savePosition(env.INDEX, days, last ?? null);
-}
-
-/** Where the pass under `days` stopped; null to start from the oldest task. */
-async function readPosition(db: D1Database, days: number): Promise<ListPosition | null> {
-  return db
-    .prepare("SELECT updated_at, task_id FROM retention_sweep WHERE id = 1 AND days = ?")
-    .bind(days)
-    .first<ListPosition>();
-}
-
-async function savePosition(db: D1Database, days: number, at: ListPosition | null): Promise<void> {
-  if (at === null) {
-    await db.prepare("DELETE FROM retention_sweep").run();
-    return;
-  }
-  await db
-    .prepare(
-      `INSERT INTO retention_sweep (id, days, updated_at, task_id) VALUES (1, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET days = excluded.days, updated_at = excluded.updated_at,
-         task_id = excluded.task_id`,
-    )
-    .bind(days, at.updated_at, at.task_id)
-    .run();
+  await saveSweepPosition(env.INDEX, days, last ?? null).catch((err: unknown) => {
+    console.error("retention sweep: its place cannot be kept", errorText(err));
+  });
 }

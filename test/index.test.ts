@@ -674,8 +674,9 @@ describe("RETENTION_DAYS", () => {
     expect(await indexRow(taskId)).toBeNull();
   });
 
-  it("reaches, at its next sweep, a task kept before RETENTION_DAYS was set", async () => {
+  it("reaches, at the first sweep of a pass, a task kept before RETENTION_DAYS was set", async () => {
     overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
+    await env.INDEX.exec("DELETE FROM retention_sweep");
     const [kept, recent] = [newTaskId(), newTaskId()];
     for (const taskId of [kept, recent]) {
       await ingest(v2Event(taskId, "failed", 0));
@@ -701,10 +702,34 @@ describe("RETENTION_DAYS", () => {
     expect(await alarmOf(recent)).toBeNull();
   });
 
+  it("still sweeps, from the oldest task, where its place was never set up (migration 0003)", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "failed", 0));
+    await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+    await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+    const old = new Date(Date.UTC(2000, 0, 1)).toISOString();
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
+    });
+    await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
+      .bind(old, taskId)
+      .run();
+    await env.INDEX.exec("ALTER TABLE retention_sweep RENAME TO retention_sweep_away");
+    onTestFinished(async () => {
+      await env.INDEX.exec("ALTER TABLE retention_sweep_away RENAME TO retention_sweep");
+    });
+
+    env.RETENTION_DAYS = "30";
+    await sweepRetention(env, Date.now(), 1);
+    await eventually(async () => ((await indexRow(taskId)) === null ? true : undefined));
+  });
+
   it("sweeps past a task that is not due yet to the ones behind it, a batch at a time", async () => {
     overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
     await env.INDEX.exec("DELETE FROM retention_sweep");
-    const ids = [newTaskId(), newTaskId(), newTaskId()];
+    const ids: [string, string, string] = [newTaskId(), newTaskId(), newTaskId()];
     for (const [i, taskId] of ids.entries()) {
       await ingest(v2Event(taskId, "failed", 0));
       await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
@@ -728,7 +753,19 @@ describe("RETENTION_DAYS", () => {
     for (const taskId of ids.slice(1)) {
       await eventually(async () => ((await indexRow(taskId)) === null ? true : undefined));
     }
+    // The first is kept, its erasure set 30 days from its last change.
     expect((await adminGet(`/v1/tasks/${ids[0]}`)).status).toBe(200);
+    expect(((await alarmOf(ids[0])) ?? 0) - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
+    // A short batch (past the other tests' old rows) ends the pass; the next starts from the
+    // oldest again.
+    const position = () => env.INDEX.prepare("SELECT task_id FROM retention_sweep").first();
+    expect(await position()).toEqual({ task_id: ids[2] });
+    for (let sweep = 0; sweep < 20 && (await position()) !== null; sweep++) {
+      await sweepRetention(env, Date.now(), 1);
+    }
+    expect(await position()).toBeNull();
+    await sweepRetention(env, Date.now(), 1);
+    expect(await position()).toEqual({ task_id: ids[0] });
   });
 
   it("never erases a task while a delivery is on its way, and keeps it that long after the last one finished", async () => {

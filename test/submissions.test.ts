@@ -214,7 +214,7 @@ describe("POST /v1/tasks", () => {
     expect((await taskView(taskId)).status).toBe("processing");
   });
 
-  it("records a task it could not record at first a moment later, on its own", async () => {
+  it("records a task it could not record at first at its first retry, a second later", async () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));

@@ -1,6 +1,7 @@
 // Tasks created and synced through midhook (admin API): `POST /v1/tasks` creates a task at GoAPI
-// with midhook as its webhook and records it; `POST /v1/tasks/{id}/sync` asks GoAPI about a task
-// now and records what it says. Both are off (503) while GOAPI_API_KEY is unset.
+// with midhook as its webhook and records it (trying again for 20 s after answering when its
+// object cannot be reached); `POST /v1/tasks/{id}/sync` asks GoAPI about a task now and records
+// what it says. Both are off (503) while GOAPI_API_KEY is unset.
 import { Hono } from "hono";
 import { z } from "zod";
 import { taskId } from "../admin/tasks";
@@ -64,16 +65,25 @@ function dataOrThrow(env: Env, result: UpstreamResult): Record<string, unknown> 
 
 /**
  * After a submission could not be recorded (its task's object unreachable), it is tried again
- * this long after the answer, and after each failure: within the half minute a Worker may go on
- * after answering. GoAPI's webhook and `sync` remain for a longer outage.
+ * these many ms after the answer: within the half minute a Worker may go on after answering.
+ * GoAPI's webhook and `sync` remain for a longer outage.
  */
-const RECORD_AGAIN_AFTER_MS = [1_000, 4_000, 15_000];
+const RECORD_AGAIN_AT_MS = [1_000, 5_000, 20_000];
+/** No try starts this long after the answer: one that hung would be cut off at 30 s unlogged. */
+const RECORD_AGAIN_UNTIL_MS = 25_000;
 
-/** Records GoAPI's `data` for a submitted task, trying again at RECORD_AGAIN_AFTER_MS. */
-async function recordAgain(env: Env, data: Record<string, unknown>, origin: string) {
+/** Records GoAPI's `data` for a submitted task, answered at `answeredAt`, at RECORD_AGAIN_AT_MS. */
+async function recordAgain(
+  env: Env,
+  data: Record<string, unknown>,
+  origin: string,
+  answeredAt: number,
+) {
   let last: unknown;
-  for (const delay of RECORD_AGAIN_AFTER_MS) {
-    await new Promise((done) => setTimeout(done, delay));
+  for (const at of RECORD_AGAIN_AT_MS) {
+    const wait = answeredAt + at - Date.now();
+    if (wait > 0) await new Promise((done) => setTimeout(done, wait));
+    if (Date.now() > answeredAt + RECORD_AGAIN_UNTIL_MS) break;
     try {
       await recordGoapiBody(env, asWebhookBody(data, Date.now()), origin, "submit");
       return;
@@ -87,6 +97,11 @@ async function recordAgain(env: Env, data: Record<string, unknown>, origin: stri
   });
 }
 
+/** Whether recording failed because GoAPI's answer is not a task midhook can track: for good. */
+function isUntrackable(err: unknown): err is ApiError {
+  return err instanceof ApiError && err.code === "invalid_payload";
+}
+
 /** GoAPI's id of a created task, fit to show and log: cleaned of secrets, 128 characters. */
 function createdTaskId(env: Env, data: Record<string, unknown>): string {
   // Shortened like any id midhook tracks (1-128 characters): GoAPI's may be of any length.
@@ -96,7 +111,7 @@ function createdTaskId(env: Env, data: Record<string, unknown>): string {
 /** The answer for a task GoAPI created that midhook could not record: GoAPI's id, and why. */
 function unrecordedAnswer(env: Env, data: Record<string, unknown>, err: unknown) {
   const taskId = createdTaskId(env, data);
-  if (err instanceof ApiError && err.code === "invalid_payload") {
+  if (isUntrackable(err)) {
     console.warn("GoAPI created a task midhook cannot track", {
       task_id: taskId,
       error: err.message,
@@ -147,9 +162,7 @@ submissions.post("/", async (c) => {
   } catch (err) {
     // GoAPI has created the task, and charges for it: the answer names it even now, so that
     // nobody submits it again for a second, paid, generation.
-    if (!(err instanceof ApiError && err.code === "invalid_payload")) {
-      c.executionCtx.waitUntil(recordAgain(c.env, data, origin));
-    }
+    if (!isUntrackable(err)) c.executionCtx.waitUntil(recordAgain(c.env, data, origin, Date.now()));
     return c.json(unrecordedAnswer(c.env, data, err), 202);
   }
   return c.json(

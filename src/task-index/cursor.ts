@@ -2,7 +2,7 @@
 import { TASK_ID_PATTERN } from "../goapi/schema";
 import { decodeBase64Url, encodeBase64Url } from "../lib/bytes";
 
-/** The last row of a page: the next page starts strictly after it, newest first. */
+/** A task's place in the index's order, (updated_at, task_id): where a page or a sweep stopped. */
 export interface ListPosition {
   updated_at: string;
   task_id: string;
