@@ -19,66 +19,18 @@ import type {
   TaskView,
 } from "../contract";
 import type { TaskEvent } from "../goapi/events";
-import { TaskAlarm } from "./alarm";
 import { syncDeadLetters } from "./dead-letters";
-import { TaskDeliveries } from "./deliveries";
-import { TaskDeliveryQueue } from "./delivery-queue";
-import { TaskErasure } from "./erase";
-import { TaskEvents } from "./events";
-import { TaskHolds } from "./holds";
-import { TaskImages } from "./images";
-import { TaskIndexSync } from "./index-sync";
-import { TaskLive } from "./live";
-import { migrate } from "./migrations";
-import { TaskOutbox } from "./outbox";
-import { TaskReconcile } from "./reconcile";
-import { type ScheduledParts, scheduleAfterEvent, scheduleAll } from "./schedule";
+import { type TaskParts, taskParts } from "./parts";
+import { scheduleAfterEvent, scheduleAll } from "./schedule";
 import type { TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
 
 export class TaskObject extends DurableObject<Env> {
-  readonly #events: TaskEvents;
-  readonly #images: TaskImages;
-  readonly #deliveries: TaskDeliveries;
-  readonly #holds: TaskHolds;
-  readonly #outbox: TaskOutbox;
-  readonly #reconcile: TaskReconcile;
-  readonly #index: TaskIndexSync;
-  readonly #erasure: TaskErasure;
-  readonly #live: TaskLive;
-  readonly #alarm: TaskAlarm;
-  /** What the alarm's time is read from (see ./schedule). */
-  readonly #parts: ScheduledParts;
+  readonly #parts: TaskParts;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    const sql = ctx.storage.sql;
-    migrate(sql);
-    this.#events = new TaskEvents(sql);
-    this.#images = new TaskImages(sql, env);
-    this.#deliveries = new TaskDeliveries(sql);
-    this.#holds = new TaskHolds(sql, this.#deliveries);
-    const queueing = new TaskDeliveryQueue(sql, this.#deliveries);
-    this.#outbox = new TaskOutbox(this.#events, this.#images, this.#deliveries, queueing, env);
-    this.#reconcile = new TaskReconcile(sql, env);
-    this.#index = new TaskIndexSync(sql, env.INDEX);
-    this.#live = new TaskLive(ctx);
-    this.#alarm = new TaskAlarm(ctx.storage);
-    this.#erasure = new TaskErasure(ctx.storage, env, {
-      events: this.#events,
-      deliveries: this.#deliveries,
-      index: this.#index,
-      alarm: this.#alarm,
-      live: this.#live,
-    });
-    this.#parts = {
-      reconcile: this.#reconcile,
-      outbox: this.#outbox,
-      holds: this.#holds,
-      deliveries: this.#deliveries,
-      index: this.#index,
-      erasure: this.#erasure,
-    };
+    this.#parts = taskParts(ctx, env);
   }
 
   /**
@@ -93,33 +45,44 @@ export class TaskObject extends DurableObject<Env> {
     baseUrl: string,
     source: EventSource = "webhook",
   ): RecordResult {
-    const recorded = this.#events.record(event, payload, baseUrl, source, new Date().toISOString());
+    const recorded = this.#parts.events.record(
+      event,
+      payload,
+      baseUrl,
+      source,
+      new Date().toISOString(),
+    );
     this.#changed();
     if (recorded.kind === "duplicate") {
       return { event: recorded.id, duplicate: true, stale: recorded.stale };
     }
     if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
     const now = Date.now();
-    if (event.status === "completed") this.#images.add(event.images, now);
-    const imagesAt = this.#images.nextTryAt();
-    this.#outbox.release(recorded.task, imagesAt !== null);
-    this.#index.touch(now);
-    scheduleAfterEvent(this.#alarm, { parts: this.#parts, task: recorded.task, imagesAt, now });
+    if (event.status === "completed") this.#parts.images.add(event.images, now);
+    const imagesAt = this.#parts.images.nextTryAt();
+    this.#parts.outbox.release(recorded.task, imagesAt !== null);
+    this.#parts.index.touch(now);
+    scheduleAfterEvent(this.#parts.alarm, {
+      parts: this.#parts,
+      task: recorded.task,
+      imagesAt,
+      now,
+    });
     return { event: recorded.id, duplicate: false, stale: false };
   }
 
   /** The task with its events, images and deliveries, or null when nothing was recorded. */
   getTask(): TaskView | null {
-    const task = this.#events.task();
+    const task = this.#parts.events.task();
     if (task === null) return null;
     return taskView(task, {
-      events: this.#events.list(),
+      events: this.#parts.events.list(),
       images: this.#imageViews(task),
-      deliveries: this.#deliveries.list(),
-      held: this.#outbox.held(task),
-      configError: this.#outbox.configError(),
-      reconcile: this.#reconcile.view(task),
-      erasing: this.#erasure.pending(),
+      deliveries: this.#parts.deliveries.list(),
+      held: this.#parts.outbox.held(task),
+      configError: this.#parts.outbox.configError(),
+      reconcile: this.#parts.reconcile.view(task),
+      erasing: this.#parts.erasure.pending(),
     });
   }
 
@@ -130,39 +93,39 @@ export class TaskObject extends DurableObject<Env> {
    * never dies.
    */
   override async alarm(): Promise<void> {
-    this.#alarm.forget();
-    await this.#alarm.oneAtATime(async () => {
-      const task = this.#events.task();
-      if (this.#erasure.isDue(task, Date.now())) {
-        await this.#erasure.attempt(() => this.#afterChange());
+    this.#parts.alarm.forget();
+    await this.#parts.alarm.oneAtATime(async () => {
+      const task = this.#parts.events.task();
+      if (this.#parts.erasure.isDue(task, Date.now())) {
+        await this.#parts.erasure.attempt(() => this.#afterChange());
         return;
       }
       if (task === null) return;
       // A poll may move the task on: each later step reads it afresh.
-      const current = () => this.#events.task() ?? task;
+      const current = () => this.#parts.events.task() ?? task;
       const record = (event: TaskEvent, payload: string) =>
         this.recordEvent(event, payload, task.base_url, "poll");
       // DELETE may begin erasing while a step awaits (a poll, a copy): nothing more is done then,
       // and nothing the poll brings back is kept.
-      const erasing = () => this.#erasure.pending();
+      const erasing = () => this.#parts.erasure.pending();
       const id = task.task_id;
-      const poll = () => this.#reconcile.pollIfDue(task, record, erasing);
-      const holds = () => this.#holds.checkDue(id, this.env);
+      const poll = () => this.#parts.reconcile.pollIfDue(task, record, erasing);
+      const holds = () => this.#parts.holds.checkDue(id, this.env);
       const list = () => syncDeadLetters(this.ctx.storage.sql, id, deadLetterLog(this.env));
       const copy = async () => {
         // An image stored may be the main one, the index row's thumbnail: the row is due again
         // (written at once, the task being finished; unchanged, it is only marked clean).
-        if (await this.#images.copyDue(id, erasing)) this.#index.touch(Date.now());
+        if (await this.#parts.images.copyDue(id, erasing)) this.#parts.index.touch(Date.now());
       };
-      await this.#alarm.run(
+      await this.#parts.alarm.run(
         id,
         [
           ["reconcile", "polling GoAPI", poll],
           // Before the copies, which may take minutes: a completion is listed at once.
-          ["index", "updating the task index", () => this.#index.writeDue(Date.now())],
+          ["index", "updating the task index", () => this.#parts.index.writeDue(Date.now())],
           ["images", "copying images", copy],
-          ["outbox", "releasing events", () => this.#outbox.release(current())],
-          ["outbox", "queueing deliveries", () => this.#outbox.enqueueDue(current())],
+          ["outbox", "releasing events", () => this.#parts.outbox.release(current())],
+          ["outbox", "queueing deliveries", () => this.#parts.outbox.enqueueDue(current())],
           ["holds", "asking about paused subscriptions", holds],
           ["dead-letters", "updating the dead-letter list", list],
         ],
@@ -186,10 +149,10 @@ export class TaskObject extends DurableObject<Env> {
     leaseMs: number,
     by: QueueMessageRef,
   ): AttemptStart {
-    const task = this.#events.task();
-    const row = this.#events.get(eventId);
+    const task = this.#parts.events.task();
+    const row = this.#parts.events.get(eventId);
     if (task === null || row === null) return { kind: "skip" };
-    const lease = this.#deliveries.lease(eventId, subscription, series, leaseMs, by);
+    const lease = this.#parts.deliveries.lease(eventId, subscription, series, leaseMs, by);
     if (lease.kind !== "leased") return lease;
     return {
       kind: "send",
@@ -206,7 +169,7 @@ export class TaskObject extends DurableObject<Env> {
     series: number,
     report: AttemptReport,
   ): AttemptOutcome {
-    const outcome = this.#deliveries.recordAttempt(eventId, subscription, series, report);
+    const outcome = this.#parts.deliveries.recordAttempt(eventId, subscription, series, report);
     if (outcome.outcome !== "superseded") this.#afterChange();
     return outcome;
   }
@@ -216,7 +179,7 @@ export class TaskObject extends DurableObject<Env> {
    * fails and is listed, unless a newer attempt series took over since.
    */
   giveUp(eventId: string, subscription: string, series: number, reason: string): void {
-    this.#deliveries.giveUp(eventId, subscription, series, reason);
+    this.#parts.deliveries.giveUp(eventId, subscription, series, reason);
     this.#afterChange();
   }
 
@@ -225,7 +188,7 @@ export class TaskObject extends DurableObject<Env> {
    * here with `reason`, and the alarm queues it again once the config reads well.
    */
   holdForConfig(eventId: string, subscription: string, series: number, reason: string): void {
-    if (this.#holds.forConfig(eventId, subscription, series, reason)) this.#afterChange();
+    if (this.#parts.holds.forConfig(eventId, subscription, series, reason)) this.#afterChange();
   }
 
   /**
@@ -233,26 +196,26 @@ export class TaskObject extends DurableObject<Env> {
    * subscription's health object releases it or sends it as its probe.
    */
   holdForSubscriber(eventId: string, subscription: string, series: number): void {
-    if (this.#holds.forPausedSubscriber(eventId, subscription, series)) this.#afterChange();
+    if (this.#parts.holds.forPausedSubscriber(eventId, subscription, series)) this.#afterChange();
   }
 
   /** The subscription is back: the deliveries held for it go out. */
   releaseHeld(subscription: string): void {
-    if (this.#holds.release(subscription)) this.#afterChange();
+    if (this.#parts.holds.release(subscription)) this.#afterChange();
   }
 
   /** Sends a held delivery as the paused subscription's probe (see TaskHolds.probe). */
   sendProbe(subscription: string, eventId: string): boolean {
-    const sent = this.#holds.probe(subscription, eventId);
+    const sent = this.#parts.holds.probe(subscription, eventId);
     if (sent) this.#afterChange();
     return sent;
   }
 
   /** Starts a new attempt series of the task's deliveries (see TaskOutbox.redeliver). */
   redeliver(filter: { event?: string; subscription?: string }): RedeliverResult {
-    const task = this.#events.task();
+    const task = this.#parts.events.task();
     if (task === null) return { ok: false, reason: "unknown_task" };
-    const result = this.#outbox.redeliver(task, filter);
+    const result = this.#parts.outbox.redeliver(task, filter);
     if (result.ok && result.restarted.length > 0) this.#afterChange();
     return result;
   }
@@ -263,27 +226,27 @@ export class TaskObject extends DurableObject<Env> {
    * could not be removed yet: the task is gone from every view already, and the alarm finishes.
    */
   async erase(): Promise<EraseResult> {
-    const task = this.#events.task();
-    if (task === null && !this.#erasure.pending()) return "unknown_task";
+    const task = this.#parts.events.task();
+    if (task === null && !this.#parts.erasure.pending()) return "unknown_task";
     // Gone from every view at once, even while an alarm run is still to finish.
-    if (task !== null) this.#erasure.begin(task.task_id);
-    const finished = await this.#alarm.oneAtATime(() =>
-      this.#erasure.attempt(() => this.#afterChange()),
+    if (task !== null) this.#parts.erasure.begin(task.task_id);
+    const finished = await this.#parts.alarm.oneAtATime(() =>
+      this.#parts.erasure.attempt(() => this.#afterChange()),
     );
     return finished ? "erased" : "retrying";
   }
 
   /** A console page's WebSocket (see ./live); 404 for a task that does not exist. */
   override async fetch(request: Request): Promise<Response> {
-    if (this.#events.task() === null) return new Response("no such task", { status: 404 });
-    return this.#live.accept(request);
+    if (this.#parts.events.task() === null) return new Response("no such task", { status: 404 });
+    return this.#parts.live.accept(request);
   }
 
   /** Pages send nothing but keep-alive pings, which are answered without waking the object. */
   override async webSocketMessage(): Promise<void> {}
 
   override async webSocketClose(socket: WebSocket, code: number): Promise<void> {
-    this.#live.closed(socket, code);
+    this.#parts.live.closed(socket, code);
   }
 
   /**
@@ -292,15 +255,15 @@ export class TaskObject extends DurableObject<Env> {
    */
   reschedule(): void {
     // An object erased since the sweep read the index: nothing to schedule.
-    if (this.#events.task() === null && !this.#erasure.pending()) return;
+    if (this.#parts.events.task() === null && !this.#parts.erasure.pending()) return;
     this.#scheduleAlarm();
   }
 
   /** Sets the alarm for the earliest work any part of the task has due, or clears it. */
   #scheduleAlarm(): void {
-    const task = this.#events.task();
-    const imagesAt = this.#images.nextTryAt();
-    scheduleAll(this.#alarm, { parts: this.#parts, task, imagesAt, now: Date.now() });
+    const task = this.#parts.events.task();
+    const imagesAt = this.#parts.images.nextTryAt();
+    scheduleAll(this.#parts.alarm, { parts: this.#parts, task, imagesAt, now: Date.now() });
   }
 
   #afterChange(): void {
@@ -310,10 +273,14 @@ export class TaskObject extends DurableObject<Env> {
 
   /** Open console pages are told the task changed (nothing happens when none is open). */
   #changed(): void {
-    this.#live.changed();
+    this.#parts.live.changed();
   }
 
   #imageViews(task: TaskRow) {
-    return imageViews(task.task_id, this.#images.list(), publicBaseUrl(this.env, task.base_url));
+    return imageViews(
+      task.task_id,
+      this.#parts.images.list(),
+      publicBaseUrl(this.env, task.base_url),
+    );
   }
 }
