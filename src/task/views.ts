@@ -81,7 +81,7 @@ function heldViews(held: readonly HeldEvent[]): DeliveryView[] {
 }
 
 /** Everything `GET /v1/tasks/{id}` shows of a task besides its own row. */
-export interface TaskParts {
+export interface TaskViewParts {
   events: readonly EventSummary[];
   images: readonly ImageView[];
   deliveries: readonly DeliveryRow[];
@@ -98,7 +98,7 @@ export interface TaskParts {
 }
 
 /** `GET /v1/tasks/{id}`. */
-export function taskView(task: TaskRow, parts: TaskParts): TaskView {
+export function taskView(task: TaskRow, parts: TaskViewParts): TaskView {
   const { events, images, deliveries, held, configError, reconcile, erasing } = parts;
   const all = [...deliveries.map((row) => deliveryView(row, configError)), ...heldViews(held)];
   return {
