@@ -645,6 +645,25 @@ describe("DELETE /v1/tasks/{id}", () => {
   });
 });
 
+/** Records a failed task and waits until it has nothing left to do: its row listed, no alarm. */
+async function settledTask(taskId: string): Promise<void> {
+  await ingest(v2Event(taskId, "failed", 0));
+  await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
+  await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+}
+
+/** Makes the task's last change `at` (ISO) in the index, and, unless told not to, in its object. */
+async function lastChanged(taskId: string, at: string, { inObject = true } = {}): Promise<void> {
+  if (inObject) {
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec("UPDATE task SET updated_at = ?", at);
+    });
+  }
+  await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
+    .bind(at, taskId)
+    .run();
+}
+
 describe("RETENTION_DAYS", () => {
   it("erases a task that many days after its last event", async () => {
     overrideEnv({ RETENTION_DAYS: "30" });
@@ -679,19 +698,10 @@ describe("RETENTION_DAYS", () => {
     await env.INDEX.exec("DELETE FROM retention_sweep");
     const [kept, recent] = [newTaskId(), newTaskId()];
     for (const taskId of [kept, recent]) {
-      await ingest(v2Event(taskId, "failed", 0));
-      await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
-      // Nothing left to do, and nothing to erase: no alarm.
-      await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+      await settledTask(taskId);
     }
     // `kept` last changed 40 days ago, as far as the task and the index know.
-    const old = new Date(Date.now() - 40 * 24 * 3600_000).toISOString();
-    await runInDurableObject(taskObject(env, kept), (_, state) => {
-      state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
-    });
-    await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
-      .bind(old, kept)
-      .run();
+    await lastChanged(kept, new Date(Date.now() - 40 * 24 * 3600_000).toISOString());
 
     env.RETENTION_DAYS = "30";
     await worker.scheduled(createScheduledController(), env);
@@ -706,16 +716,8 @@ describe("RETENTION_DAYS", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     overrideEnv({ RETENTION_DAYS: "", SUBSCRIPTIONS: "[]" });
     const taskId = newTaskId();
-    await ingest(v2Event(taskId, "failed", 0));
-    await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
-    await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
-    const old = new Date(Date.UTC(2000, 0, 1)).toISOString();
-    await runInDurableObject(taskObject(env, taskId), (_, state) => {
-      state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
-    });
-    await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
-      .bind(old, taskId)
-      .run();
+    await settledTask(taskId);
+    await lastChanged(taskId, new Date(Date.UTC(2000, 0, 1)).toISOString());
     await env.INDEX.exec("ALTER TABLE retention_sweep RENAME TO retention_sweep_away");
     onTestFinished(async () => {
       await env.INDEX.exec("ALTER TABLE retention_sweep_away RENAME TO retention_sweep");
@@ -731,20 +733,11 @@ describe("RETENTION_DAYS", () => {
     await env.INDEX.exec("DELETE FROM retention_sweep");
     const ids: [string, string, string] = [newTaskId(), newTaskId(), newTaskId()];
     for (const [i, taskId] of ids.entries()) {
-      await ingest(v2Event(taskId, "failed", 0));
-      await eventually(async () => ((await indexRow(taskId)) ? true : undefined));
-      await eventually(async () => ((await alarmOf(taskId)) === null ? true : undefined));
+      await settledTask(taskId);
       // Older in the index than any other test's row, the first the oldest. The first changed
       // since, as far as its object knows (the index lags it): it is not due.
       const old = new Date(Date.UTC(2001, 0, 1 + i)).toISOString();
-      if (i > 0) {
-        await runInDurableObject(taskObject(env, taskId), (_, state) => {
-          state.storage.sql.exec("UPDATE task SET updated_at = ?", old);
-        });
-      }
-      await env.INDEX.prepare("UPDATE tasks SET updated_at = ? WHERE task_id = ?")
-        .bind(old, taskId)
-        .run();
+      await lastChanged(taskId, old, { inObject: i > 0 });
     }
 
     env.RETENTION_DAYS = "30";
