@@ -14,6 +14,19 @@ export function webhookSecrets(env: { GOAPI_WEBHOOK_SECRET?: string }): string[]
     .filter((s) => s !== "");
 }
 
+/**
+ * The value .dev.vars.example gives ADMIN_TOKEN. Anyone can read it, so it opens the admin API
+ * and the console only on this machine (see exampleTokenRefusal).
+ */
+export const EXAMPLE_ADMIN_TOKEN = "dev-admin-token";
+
+/** Why `token` is refused to a request not to this machine (the example value), or null. */
+export function exampleTokenRefusal(token: string): string | null {
+  return token === EXAMPLE_ADMIN_TOKEN
+    ? "ADMIN_TOKEN is the example value from .dev.vars.example, which anyone can read: set your own (wrangler secret put ADMIN_TOKEN)"
+    : null;
+}
+
 /** The admin API token, or null when the admin API is off. */
 export function adminToken(env: { ADMIN_TOKEN?: string }): string | null {
   const token = env.ADMIN_TOKEN?.trim();

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { deadLetterLog } from "../src/bindings";
+import { EXAMPLE_ADMIN_TOKEN } from "../src/config";
 import { overrideEnv } from "./support/env";
 import { fixtures } from "./support/fixtures";
 import { ADMIN_TOKEN } from "./support/keys";
@@ -58,6 +59,24 @@ describe("admin API over plain http", () => {
       const local = await exports.default.fetch(`${origin}/v1/dead-letters`, { headers });
       expect(local.status, origin).toBe(200);
     }
+  });
+});
+
+describe("admin API with the example ADMIN_TOKEN", () => {
+  it("takes it only on this machine, and tells anyone else to set their own", async () => {
+    overrideEnv({ ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+    const headers = { authorization: `Bearer ${EXAMPLE_ADMIN_TOKEN}` };
+    const afar = await exports.default.fetch("https://midhook.test/v1/dead-letters", { headers });
+    expect(afar.status).toBe(503);
+    expect(await afar.json()).toEqual({
+      error: {
+        code: "not_configured",
+        message:
+          "ADMIN_TOKEN is the example value from .dev.vars.example, which anyone can read: set your own (wrangler secret put ADMIN_TOKEN)",
+      },
+    });
+    const local = await exports.default.fetch("http://127.0.0.1:8787/v1/dead-letters", { headers });
+    expect(local.status).toBe(200);
   });
 });
 

@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { deadLetterLog, subscriberHealth } from "../src/bindings";
+import { EXAMPLE_ADMIN_TOKEN } from "../src/config";
 import { LIVE_REPLACED, type LiveMessage } from "../src/contract";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
@@ -258,6 +259,14 @@ describe("signing in", () => {
     expect(response.status).toBe(503);
     expect(response.headers.get("set-cookie")).toMatch(/^__Host-midhook_session=; .*Max-Age=0/);
     expect(await response.text()).toContain("Signed out of this browser only");
+  });
+
+  it("answers 503 to anyone but this machine while ADMIN_TOKEN is the example value", async () => {
+    overrideEnv({ ADMIN_TOKEN: EXAMPLE_ADMIN_TOKEN });
+    const response = await request("/");
+    expect(response.status).toBe(503);
+    expect(await response.text()).toContain("the example value from .dev.vars.example");
+    expect((await exports.default.fetch("http://localhost:8787/")).status).toBe(200);
   });
 
   it("answers 503 with how to turn it on while ADMIN_TOKEN is unset", async () => {

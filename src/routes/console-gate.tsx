@@ -8,7 +8,7 @@ import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../bindings";
-import { adminToken } from "../config";
+import { adminToken, exampleTokenRefusal } from "../config";
 import { readForm } from "../console/form";
 import { ConsoleOffPage, ErrorPage, SignInPage } from "../console/pages";
 import {
@@ -47,13 +47,17 @@ function pageHeaders(c: Context<ConsoleEnv>): void {
 }
 
 /**
- * 503 and a page saying how to turn the console on while ADMIN_TOKEN is unset. Then, over plain
+ * 503 and a page saying how to turn the console on while ADMIN_TOKEN is unset, or saying to set
+ * one's own while it is the example value, to anything but this machine. Then, over plain
  * http to anything but this machine (see ../lib/local-http): a page is sent to https, anything
  * else refused (403).
  */
 export const consoleOn = createMiddleware<ConsoleEnv>(async (c, next) => {
   pageHeaders(c);
-  if (adminToken(c.env) === null) return c.html(<ConsoleOffPage />, 503);
+  const token = adminToken(c.env);
+  if (token === null) return c.html(<ConsoleOffPage />, 503);
+  const refusal = isThisMachine(c.req.url) ? null : exampleTokenRefusal(token);
+  if (refusal !== null) throw new ApiError(503, "not_configured", refusal);
   if (isPlainHttpToOtherHost(c.req.url)) {
     if (c.req.method === "GET" || c.req.method === "HEAD")
       return c.redirect(httpsUrl(c.req.url), 308);

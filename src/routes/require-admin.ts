@@ -2,18 +2,21 @@
 // over https only (plain http only to this machine).
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../bindings";
-import { adminToken } from "../config";
+import { adminToken, exampleTokenRefusal } from "../config";
 import { matchesAnySecret } from "../lib/constant-time";
 import { ApiError } from "../lib/errors";
-import { httpsUrl, isPlainHttpToOtherHost } from "../lib/local-http";
+import { httpsUrl, isPlainHttpToOtherHost, isThisMachine } from "../lib/local-http";
 
 /**
- * 503 while ADMIN_TOKEN is unset (fail closed), 403 over plain http to anything but this machine
- * (see ../lib/local-http), 401 without the right bearer token.
+ * 503 while ADMIN_TOKEN is unset (fail closed), or is the example value to anything but this
+ * machine; 403 over plain http to anything but this machine (see ../lib/local-http); 401
+ * without the right bearer token.
  */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   const token = adminToken(c.env);
   if (token === null) throw new ApiError(503, "not_configured", "ADMIN_TOKEN is not set");
+  const refusal = isThisMachine(c.req.url) ? null : exampleTokenRefusal(token);
+  if (refusal !== null) throw new ApiError(503, "not_configured", refusal);
   if (isPlainHttpToOtherHost(c.req.url)) {
     const secure = new URL(httpsUrl(c.req.url)).origin;
     throw new ApiError(

@@ -2,9 +2,11 @@
 // env:GALLERY_WEBHOOK_SECRET) is loaded, and deliveries go out signed with it; the task index's
 // migrations are applied, so the task list answers on a fresh copy.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, describe, expect, it } from "vitest";
+import { EXAMPLE_ADMIN_TOKEN } from "../../src/config";
 import { readView, views } from "../support/views";
 import { type DevServer, startDevServer } from "./support/project-copy";
 
@@ -52,6 +54,11 @@ describe("npm run dev", () => {
   afterAll(async () => {
     await dev?.stop();
     receiver.close();
+  });
+
+  it("gives ADMIN_TOKEN the example value midhook takes only on this machine", () => {
+    const example = readFileSync(".dev.vars.example", "utf8");
+    expect(example).toContain(`ADMIN_TOKEN="${EXAMPLE_ADMIN_TOKEN}"`);
   });
 
   it("loads a subscriber key from .dev.vars and delivers with it", async () => {
