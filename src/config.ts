@@ -16,7 +16,9 @@ export function webhookSecrets(env: { GOAPI_WEBHOOK_SECRET?: string }): string[]
 
 /**
  * The value .dev.vars.example gives ADMIN_TOKEN. Anyone can read it, so it opens the admin API
- * and the console only on this machine (see exampleTokenRefusal).
+ * and the console only to requests whose host is localhost, 127.0.0.1 or [::1] (see
+ * exampleTokenRefusal). On Cloudflare only the Worker's own host names reach it; a local server
+ * exposed to others (`--ip 0.0.0.0`, a tunnel that rewrites the host) must not use it.
  */
 export const EXAMPLE_ADMIN_TOKEN = "dev-admin-token";
 

@@ -34,11 +34,16 @@ export function SignInPage(props: {
 }
 
 /** ADMIN_TOKEN is not set: the console (like the admin API) is off. */
-export function ConsoleOffPage() {
+export function ConsoleOffPage(props: { reason?: string }) {
   return (
     <Layout title="Console off" session={null}>
       <section class="signin">
         <h1>The console is off</h1>
+        {props.reason === undefined ? null : (
+          <p class="alert" role="alert">
+            {props.reason}
+          </p>
+        )}
         <p>
           Set the <code>ADMIN_TOKEN</code> secret to turn on the console and the admin API (
           <code>npx wrangler secret put ADMIN_TOKEN</code>, or <code>.dev.vars</code> locally).

@@ -1,4 +1,5 @@
-// The console's gates: https (plain http only to this machine), off while ADMIN_TOKEN is unset,
+// The console's gates: off while ADMIN_TOKEN is unset (or is the example value, to a host other
+// than this machine), https (plain http only to this machine),
 // a signed-in session that was not signed out for every page (for signing out, any signed-in
 // session), and for every state-changing request the same origin and the session's CSRF token.
 // Also the headers every console page carries and the HTML error answer.
@@ -57,7 +58,7 @@ export const consoleOn = createMiddleware<ConsoleEnv>(async (c, next) => {
   const token = adminToken(c.env);
   if (token === null) return c.html(<ConsoleOffPage />, 503);
   const refusal = isThisMachine(c.req.url) ? null : exampleTokenRefusal(token);
-  if (refusal !== null) throw new ApiError(503, "not_configured", refusal);
+  if (refusal !== null) return c.html(<ConsoleOffPage reason={refusal} />, 503);
   if (isPlainHttpToOtherHost(c.req.url)) {
     if (c.req.method === "GET" || c.req.method === "HEAD")
       return c.redirect(httpsUrl(c.req.url), 308);

@@ -1,5 +1,5 @@
 // The admin API's gate: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time, taken
-// over https only (plain http only to this machine).
+// over https only (plain http only to this machine); never the example value but on this machine.
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../bindings";
 import { adminToken, exampleTokenRefusal } from "../config";
