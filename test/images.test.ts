@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { taskObject } from "../src/bindings";
@@ -491,6 +492,40 @@ describe("archiving a completed task", () => {
       `https://midhook.test/images/${taskId}/2.jpg`,
     ]);
     expect(event.data.images[0]).not.toHaveProperty("state");
+  });
+
+  it("archives a result, and counts its redelivery, in a task whose tables earlier code made", async () => {
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    const taskId = newTaskId();
+    expect((await postWebhook(v2Event(taskId, "processing", 40))).status).toBe(200);
+    await quietTask(taskId);
+    // Earlier code made the task and images tables with a rowid: the same tables, rebuilt so.
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      const sql = state.storage.sql;
+      for (const table of ["task", "images"]) {
+        const made = sql
+          .exec<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = ?", table)
+          .one().sql;
+        expect(made).toMatch(/\)\s*WITHOUT ROWID$/);
+        sql.exec(`ALTER TABLE ${table} RENAME TO ${table}_new`);
+        sql.exec(made.replace(/\s*WITHOUT ROWID$/, ""));
+        sql.exec(`INSERT INTO ${table} SELECT * FROM ${table}_new`);
+        sql.exec(`DROP TABLE ${table}_new`);
+      }
+    });
+    const main = pngBytes(2048, 5);
+    const body = finishedWithImages(taskId, {
+      main: serveImage(`/${taskId}/grid.png`, () => png(main)),
+    });
+    expect((await postWebhook(body)).status).toBe(200);
+    expect(await (await postWebhook(body)).json()).toMatchObject({ duplicate: true });
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.images[0]?.state === "stored" ? v : undefined;
+    });
+    expect(view).toMatchObject({ status: "completed", progress: 100 });
+    expect(view.images[0]?.sha256).toBe(await sha256Hex(main));
+    expect(view.events.map((e) => e.duplicates)).toEqual([0, 1]);
   });
 
   it("copies at once a result that comes while the alarm waits for a later poll", async () => {

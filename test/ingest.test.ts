@@ -333,6 +333,26 @@ describe("a task's tables", () => {
     expect(version).toBe(SCHEMA_VERSION);
   });
 
+  it("writes one row, not two, for the task and for each image: they are keyed without a rowid", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "pending", 0));
+    const written = await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      const sql = state.storage.sql;
+      const image = sql.exec(
+        `INSERT INTO images (slot, position, name, source_url, state, next_try_at)
+         VALUES ('probe', 99, 'probe', 'https://images.test/probe.png', 'failed', 0)`,
+      ).rowsWritten;
+      const task = sql.exec(
+        `INSERT INTO task (task_id, task_type, model, status, progress, created_at, updated_at, base_url)
+         SELECT 'probe', task_type, model, status, progress, created_at, updated_at, base_url FROM task`,
+      ).rowsWritten;
+      sql.exec("DELETE FROM images WHERE slot = 'probe'");
+      sql.exec("DELETE FROM task WHERE task_id = 'probe'");
+      return { image, task };
+    });
+    expect(written).toEqual({ image: 1, task: 1 });
+  });
+
   it("survives a rollback: older code records its own version, and the upgrades run again", async () => {
     const taskId = newTaskId();
     const { event } = await ingest(v2Event(taskId, "processing", 10));

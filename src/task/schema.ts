@@ -17,6 +17,9 @@ export const SCHEMA = `
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 
 -- The task itself: one row. status/progress only ever move forward (see isStale).
+-- task and images are keyed by their text key alone (WITHOUT ROWID): a row inserted is one row
+-- written, not two (the row and its key's index). Nothing reads their rowid. (Databases made by
+-- earlier code keep a rowid; both behave the same.)
 CREATE TABLE task (
   task_id     TEXT PRIMARY KEY,
   task_type   TEXT NOT NULL,
@@ -26,7 +29,7 @@ CREATE TABLE task (
   created_at  TEXT NOT NULL,          -- first delivery received
   updated_at  TEXT NOT NULL,          -- last non-stale event
   base_url    TEXT NOT NULL           -- origin GoAPI called, for archived image URLs
-);
+) WITHOUT ROWID;
 
 -- Each distinct event, once. identity = "<status>:<progress>" is unique, which is what makes a
 -- redelivery a duplicate. payload is GoAPI's body with secrets removed, kept once: a delivery
@@ -65,7 +68,7 @@ CREATE TABLE images (
   error        TEXT,
   attempts     INTEGER NOT NULL DEFAULT 0,
   next_try_at  INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 -- Polling GoAPI for a task gone silent (one row once it was first polled). streak counts the
 -- polls since the last event that was not a poll; the next poll is planned from it.
