@@ -40,35 +40,30 @@ export class TaskEvents {
     source: EventSource,
     now: string,
   ): Recorded {
-    const identity = eventIdentity(event);
-    const seen = this.#sql
-      .exec<Pick<EventRow, "id" | "stale">>(
-        "SELECT id, stale FROM events WHERE identity = ?",
-        identity,
-      )
-      .toArray()[0];
-    if (seen) {
-      this.#sql.exec("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?", seen.id);
-      return { kind: "duplicate", id: seen.id, stale: seen.stale === 1 };
-    }
-
+    // One statement both records a new event and counts a repeat of a known one: identity is
+    // unique, so a repeat updates the event it repeats, whose duplicates is then at least 1.
     const task = this.task();
     const stale = task !== null && isStale(task, event);
-    const id = `evt_${crypto.randomUUID().replaceAll("-", "")}`;
-    this.#sql.exec(
-      `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload, source)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      id,
-      identity,
-      eventTypeOf(event.status),
-      event.status,
-      event.progress,
-      stale ? 1 : 0,
-      now,
-      stale ? "never" : "waiting",
-      payload,
-      source,
-    );
+    const row = this.#sql
+      .exec<Pick<EventRow, "id" | "stale" | "duplicates">>(
+        `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload, source)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (identity) DO UPDATE SET duplicates = duplicates + 1
+         RETURNING id, stale, duplicates`,
+        `evt_${crypto.randomUUID().replaceAll("-", "")}`,
+        eventIdentity(event),
+        eventTypeOf(event.status),
+        event.status,
+        event.progress,
+        stale ? 1 : 0,
+        now,
+        stale ? "never" : "waiting",
+        payload,
+        source,
+      )
+      .one();
+    const id = row.id;
+    if (row.duplicates > 0) return { kind: "duplicate", id, stale: row.stale === 1 };
     if (stale) return { kind: "stale", id };
 
     const moved =
