@@ -168,6 +168,35 @@ describe("POST /webhooks/goapi", () => {
     });
   });
 
+  it("keeps nothing of an event whose recording fails part way, so that GoAPI's retry records it", async () => {
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    const stub = taskObject(env, taskId);
+    // The event is inserted; moving the task forward, the next write, fails.
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec(
+        "CREATE TRIGGER fail_task_update BEFORE UPDATE ON task BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
+      );
+    });
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    await expectError(
+      await postWebhook(v2Event(taskId, "processing", 50)),
+      503,
+      "storage_unavailable",
+    );
+    await runInDurableObject(stub, (_, state) => {
+      state.storage.sql.exec("DROP TRIGGER fail_task_update");
+    });
+    const retried = await postWebhook(v2Event(taskId, "processing", 50));
+    expect(await retried.json()).toMatchObject({ duplicate: false, stale: false });
+    const view = await taskView(taskId);
+    expect(view).toMatchObject({ status: "processing", progress: 50 });
+    expect(view.events.map((e) => [e.progress, e.duplicates])).toEqual([
+      [10, 0],
+      [50, 0],
+    ]);
+  });
+
   it("answers 503 so GoAPI redelivers when the Durable Object fails", async () => {
     const taskId = newTaskId();
     vi.spyOn(console, "error").mockImplementation(() => {});

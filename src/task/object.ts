@@ -45,27 +45,33 @@ export class TaskObject extends DurableObject<Env> {
     baseUrl: string,
     source: EventSource = "webhook",
   ): RecordResult {
-    const recorded = this.#parts.events.record(
-      event,
-      payload,
-      baseUrl,
-      source,
-      new Date().toISOString(),
-    );
+    const now = Date.now();
+    // All of an event's rows or none: should a write fail part way, GoAPI's retry (it is
+    // answered 503) finds nothing of it, not an event taken for a duplicate that moved nothing.
+    const recorded = this.ctx.storage.transactionSync(() => {
+      const recorded = this.#parts.events.record(
+        event,
+        payload,
+        baseUrl,
+        source,
+        new Date(now).toISOString(),
+      );
+      if (recorded.kind !== "current") return { ...recorded, imagesAt: null };
+      if (event.status === "completed") this.#parts.images.add(event.images, now);
+      const imagesAt = this.#parts.images.nextTryAt();
+      this.#parts.outbox.release(recorded.task, imagesAt !== null);
+      this.#parts.index.touch(now);
+      return { ...recorded, imagesAt };
+    });
     this.#changed();
     if (recorded.kind === "duplicate") {
       return { event: recorded.id, duplicate: true, stale: recorded.stale };
     }
     if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
-    const now = Date.now();
-    if (event.status === "completed") this.#parts.images.add(event.images, now);
-    const imagesAt = this.#parts.images.nextTryAt();
-    this.#parts.outbox.release(recorded.task, imagesAt !== null);
-    this.#parts.index.touch(now);
     scheduleAfterEvent(this.#parts.alarm, {
       parts: this.#parts,
       task: recorded.task,
-      imagesAt,
+      imagesAt: recorded.imagesAt,
       now,
     });
     return { event: recorded.id, duplicate: false, stale: false };
