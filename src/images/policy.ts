@@ -9,16 +9,24 @@ export const IMAGE_COPY_TIMEOUT_MS = 5 * 60_000;
 
 export type ImageRetry = { state: "pending"; nextTryAt: number } | { state: "failed" };
 
-/** The image's `error`: the reason, and where its tries stand. */
+/**
+ * The most of a failure's reason that is kept and logged. A reason can name a host from the
+ * payload, which nothing bounds but the body's size: the image's row must stay small enough to
+ * record it beside its source URL.
+ */
+const MAX_REASON_CHARS = 300;
+
+/** The image's `error`: the reason (at most MAX_REASON_CHARS of it), and where its tries stand. */
 export function imageError(
   reason: string,
   attempts: number,
   retry: ImageRetry,
   retryable: boolean,
 ): string {
-  if (retry.state === "pending") return `${reason} (attempt ${attempts} of ${IMAGE_MAX_ATTEMPTS})`;
-  if (!retryable) return `${reason} (not retried)`;
-  return `${reason} (gave up after ${attempts} attempts)`;
+  const said = reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS)}…` : reason;
+  if (retry.state === "pending") return `${said} (attempt ${attempts} of ${IMAGE_MAX_ATTEMPTS})`;
+  if (!retryable) return `${said} (not retried)`;
+  return `${said} (gave up after ${attempts} attempts)`;
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   unreachableRetrySeconds,
 } from "../../src/delivery/policy";
 import { isStale } from "../../src/goapi/events";
-import { imageRetry } from "../../src/images/policy";
+import { imageError, imageRetry } from "../../src/images/policy";
 import { doublingDelayMs } from "../../src/lib/backoff";
 import { afterAttempt, afterProbe, HEALTHY } from "../../src/subscribers/policy";
 import { nextPollLookAt, POLLING_OFF_LOOK_MS, planPoll } from "../../src/upstream/poll-policy";
@@ -104,6 +104,26 @@ describe("imageRetry", () => {
 
   it("gives up at once on a failure that cannot pass", () => {
     expect(imageRetry(1, false, now)).toEqual({ state: "failed" });
+  });
+});
+
+describe("imageError", () => {
+  it("says the reason and where the tries stand", () => {
+    const pending = { state: "pending", nextTryAt: 0 } as const;
+    expect(imageError("a.test answered 503", 2, pending, true)).toBe(
+      "a.test answered 503 (attempt 2 of 5)",
+    );
+    expect(imageError("not an image", 1, { state: "failed" }, false)).toBe(
+      "not an image (not retried)",
+    );
+  });
+
+  it("keeps at most 300 characters of a reason, which may name a host the payload chose", () => {
+    // A host a megabyte long, beside a source URL as long, could make the image's row too
+    // large to record the failure in.
+    const host = `${"a".repeat(1024 * 1024)}.test`;
+    const error = imageError(`${host} is not in IMAGE_HOSTS`, 1, { state: "failed" }, false);
+    expect(error).toBe(`${"a".repeat(300)}… (not retried)`);
   });
 });
 
