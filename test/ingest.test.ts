@@ -365,6 +365,7 @@ describe("a task's tables", () => {
   it("writes one row, not two, for the task and for each image: they are keyed without a rowid", async () => {
     const taskId = newTaskId();
     await ingest(v2Event(taskId, "pending", 0));
+    // rowsWritten is what Cloudflare bills; 2 would mean the key's index was written as well.
     const written = await runInDurableObject(taskObject(env, taskId), (_, state) => {
       const sql = state.storage.sql;
       const image = sql.exec(

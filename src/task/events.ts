@@ -40,10 +40,12 @@ export class TaskEvents {
     source: EventSource,
     now: string,
   ): Recorded {
-    // One statement both records a new event and counts a repeat of a known one: identity is
-    // unique, so a repeat updates the event it repeats, whose duplicates is then at least 1.
     const task = this.task();
     const stale = task !== null && isStale(task, event);
+    // One statement records a new event or counts a repeat. SQLite tries the insert; when an
+    // event with this identity exists (identity is unique), it runs the DO UPDATE on that row
+    // instead, and the values given here, the new id and stale included, are dropped. RETURNING
+    // gives the row inserted or updated: duplicates is 0 for a new event, at least 1 for a repeat.
     const row = this.#sql
       .exec<Pick<EventRow, "id" | "stale" | "duplicates">>(
         `INSERT INTO events (id, identity, type, status, progress, stale, received_at, forward_state, payload, source)

@@ -17,9 +17,12 @@ export const SCHEMA = `
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 
 -- The task itself: one row. status/progress only ever move forward (see isStale).
--- task and images are keyed by their text key alone (WITHOUT ROWID): a row inserted is one row
--- written, not two (the row and its key's index). Nothing reads their rowid. (Databases made by
--- earlier code keep a rowid; both behave the same.)
+-- task and images are WITHOUT ROWID tables. An ordinary table stores its rows under a hidden
+-- integer rowid, so a TEXT PRIMARY KEY is a second index, and each insert writes two rows (each
+-- billed as a row written). A WITHOUT ROWID table is stored under its primary key: one row.
+-- Nothing reads these two tables' rowid, in this code or older code (a rollback). Databases made
+-- by earlier code keep their rowid and are not rebuilt (that would write more rows than it saves):
+-- both shapes are schema version 5, and behave the same for every statement midhook runs.
 CREATE TABLE task (
   task_id     TEXT PRIMARY KEY,
   task_type   TEXT NOT NULL,
@@ -55,7 +58,8 @@ CREATE TABLE events (
   source        TEXT NOT NULL DEFAULT 'webhook'  -- webhook | poll | submit: how midhook heard of it
 );
 
--- Result images of the completed event, copied to R2 at tasks/{task_id}/{name}.
+-- Result images of the completed event, copied to R2 at tasks/{task_id}/{name}. WITHOUT ROWID:
+-- see task above.
 CREATE TABLE images (
   slot         TEXT PRIMARY KEY,        -- main | 1 | 2 ...
   position     INTEGER NOT NULL,
@@ -85,6 +89,8 @@ CREATE TABLE reconcile (
 -- of an older series are dropped. enqueued = 1 once the series' message is on the queue.
 -- listing is the outbox of the dead-letter list: a failed delivery is 'add'ed to it, and a
 -- restarted one 'remove'd, by the alarm, until the list has it ('listed') or not ('none').
+-- deliveries keeps its rowid: the order they were made in is read from it (./deliveries,
+-- ./holds), by older code too.
 CREATE TABLE deliveries (
   event_id        TEXT NOT NULL,
   subscription    TEXT NOT NULL,
