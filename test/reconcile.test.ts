@@ -112,6 +112,30 @@ describe("reconciliation", () => {
     expect(view.status).toBe("processing");
   });
 
+  it("counts a poll whose answer could not be recorded, so that polling still doubles and gives up", async () => {
+    vi.spyOn(console, "warn").mockImplementation(() => {});
+    overrideEnv({ RECONCILE_AFTER_SECONDS: "1", RECONCILE_GIVE_UP_SECONDS: "6" });
+    const taskId = newTaskId();
+    goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "processing", { progress: 50 })));
+    await ingest(v2Event(taskId, "processing", 10));
+    // Recording the polled progress fails every time: the task's update is refused.
+    await runInDurableObject(taskObject(env, taskId), (_, state) => {
+      state.storage.sql.exec(
+        "CREATE TRIGGER fail_task_update BEFORE UPDATE ON task BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
+      );
+    });
+    const view = await eventually(async () => {
+      const v = await taskView(taskId);
+      return v.reconcile.state === "gave_up" ? v : undefined;
+    }, 15_000);
+    expect(view.reconcile.polls).toBe(2);
+    expect(view.reconcile.last_error).toMatch(
+      /^recording GoAPI's answer failed: .*simulated failure/,
+    );
+    expect(polls(taskId)).toHaveLength(2);
+    expect(view).toMatchObject({ status: "processing", progress: 10 });
+  });
+
   it("schedules the next poll twice as far after each one, and shows when", async () => {
     vi.spyOn(console, "warn").mockImplementation(() => {});
     overrideEnv({ RECONCILE_AFTER_SECONDS: "1" });
