@@ -19,6 +19,13 @@ export interface ImageSource {
   url: string;
 }
 
+/**
+ * The most characters of a task's type or model: GoAPI's are a few characters long, and a
+ * submission is refused beyond it. A webhook's or a poll's is cut to it, so that a task's row
+ * (and its index entry) stays small whatever the payload holds.
+ */
+export const MAX_NAME_CHARS = 100;
+
 /** One GoAPI delivery, normalized; the original payload is kept beside it. */
 export interface TaskEvent {
   taskId: string;

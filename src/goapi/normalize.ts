@@ -1,6 +1,6 @@
 // Pure parsing of a GoAPI webhook body (either shape) into one normalized TaskEvent.
 import type { z } from "zod";
-import type { ImageSource, TaskEvent, TaskStatus } from "./events";
+import { type ImageSource, MAX_NAME_CHARS, type TaskEvent, type TaskStatus } from "./events";
 import { type V1Payload, type V2Payload, v1PayloadSchema, v2PayloadSchema } from "./schema";
 
 export type ParseResult = { ok: true; value: TaskEvent } | { ok: false; error: string };
@@ -53,7 +53,7 @@ function describe(error: z.ZodError): string {
 function fromV2(p: V2Payload): TaskEvent {
   const result = p.task_result ?? {};
   const { status, known } = normalizeStatus(p.status);
-  const taskType = nonEmpty(p.meta?.task_type) ?? "unknown";
+  const taskType = name(p.meta?.task_type) ?? "unknown";
   const errors = strings(result.error_messages);
   return {
     taskId: p.task_id,
@@ -77,8 +77,8 @@ function fromV1(p: V1Payload): TaskEvent {
   const { status, known } = normalizeStatus(data.status);
   return {
     taskId: data.task_id,
-    taskType: nonEmpty(data.task_type) ?? "unknown",
-    model: nonEmpty(data.model) ?? "midjourney",
+    taskType: name(data.task_type) ?? "unknown",
+    model: name(data.model) ?? "midjourney",
     status,
     rawStatus: data.status,
     statusKnown: known,
@@ -122,6 +122,11 @@ function progressOf(status: TaskStatus, raw: string | number | null | undefined)
   const value = typeof raw === "number" ? raw : Number.parseFloat(raw ?? "");
   if (!Number.isFinite(value)) return 0;
   return Math.min(100, Math.max(0, Math.round(value)));
+}
+
+/** A task type or model: trimmed, at most MAX_NAME_CHARS of it; null when empty. */
+function name(value: string | null | undefined): string | null {
+  return nonEmpty(value)?.slice(0, MAX_NAME_CHARS) ?? null;
 }
 
 function nonEmpty(value: string | null | undefined): string | null {

@@ -15,6 +15,7 @@ import {
   webhookSecrets,
 } from "../config";
 import { asWebhookBody } from "../goapi/accept";
+import { MAX_NAME_CHARS } from "../goapi/events";
 import { removeSecrets } from "../goapi/sanitize";
 import { MAX_ADMIN_BODY_BYTES, readJsonBody } from "../lib/body";
 import { ApiError, errorText } from "../lib/errors";
@@ -28,8 +29,8 @@ import { recordGoapiBody } from "./record-event";
 
 /** GoAPI's unified create-task body; `config` may carry more than the webhook midhook sets. */
 const createSchema = z.looseObject({
-  model: z.string().min(1).max(100),
-  task_type: z.string().min(1).max(100),
+  model: z.string().min(1).max(MAX_NAME_CHARS),
+  task_type: z.string().min(1).max(MAX_NAME_CHARS),
   input: z.looseObject({}),
   config: z.looseObject({}).optional(),
 });

@@ -98,6 +98,20 @@ describe("parseGoapiPayload", () => {
     expect(event.actions).toEqual([]);
   });
 
+  it("keeps at most 100 characters of a task type or model, so that a task's row stays small", () => {
+    const long = "x".repeat(1024 * 1024);
+    const v1 = clone(fixtures.v1Completed);
+    v1.data.task_type = ` ${long} `;
+    v1.data.model = long;
+    expect(parsed(v1)).toMatchObject({ taskType: "x".repeat(100), model: "x".repeat(100) });
+    expect(parsed({ task_id: "t-2", status: "pending", meta: { task_type: long } }).taskType).toBe(
+      "x".repeat(100),
+    );
+    expect(
+      parsed({ task_id: "t-3", status: "pending", meta: { task_type: "imagine" } }).taskType,
+    ).toBe("imagine");
+  });
+
   it("rejects bodies without task id or status, naming the field", () => {
     expect(parseGoapiPayload({ status: "pending" })).toEqual({
       ok: false,
