@@ -170,9 +170,12 @@ describe("POST /webhooks/goapi", () => {
 
   it("keeps nothing of an event whose recording fails part way, so that GoAPI's retry records it", async () => {
     const taskId = newTaskId();
+    // The task's row exists (its first event inserted it); from now on, updating it fails. The
+    // next event is then inserted, and moving the task forward, the write after it, fails.
+    // Without one transaction that event would stay: the retry below would be answered
+    // `duplicate: true`, and the task left at 10.
     await ingest(v2Event(taskId, "processing", 10));
     const stub = taskObject(env, taskId);
-    // The event is inserted; moving the task forward, the next write, fails.
     await runInDurableObject(stub, (_, state) => {
       state.storage.sql.exec(
         "CREATE TRIGGER fail_task_update BEFORE UPDATE ON task BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
@@ -184,10 +187,16 @@ describe("POST /webhooks/goapi", () => {
       503,
       "storage_unavailable",
     );
-    await runInDurableObject(stub, (_, state) => {
+    const kept = await runInDurableObject(stub, (_, state) => {
       state.storage.sql.exec("DROP TRIGGER fail_task_update");
+      return state.storage.sql
+        .exec<{ progress: number }>("SELECT progress FROM events ORDER BY seq")
+        .toArray()
+        .map((e) => e.progress);
     });
+    expect(kept).toEqual([10]);
     const retried = await postWebhook(v2Event(taskId, "processing", 50));
+    expect(retried.status).toBe(200);
     expect(await retried.json()).toMatchObject({ duplicate: false, stale: false });
     const view = await taskView(taskId);
     expect(view).toMatchObject({ status: "processing", progress: 50 });

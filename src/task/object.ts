@@ -20,10 +20,16 @@ import type {
 } from "../contract";
 import type { TaskEvent } from "../goapi/events";
 import { syncDeadLetters } from "./dead-letters";
+import type { Recorded } from "./events";
 import { type TaskParts, taskParts } from "./parts";
 import { scheduleAfterEvent, scheduleAll } from "./schedule";
 import type { TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
+
+/** What recordEvent wrote: a repeat or a stale event, or a new current one and its next copy. */
+type Written =
+  | Exclude<Recorded, { kind: "current" }>
+  | (Extract<Recorded, { kind: "current" }> & { imagesAt: number | null });
 
 export class TaskObject extends DurableObject<Env> {
   readonly #parts: TaskParts;
@@ -35,9 +41,11 @@ export class TaskObject extends DurableObject<Env> {
 
   /**
    * Records one GoAPI delivery (see TaskEvents.record). A new current event gets its delivery
-   * rows in this same write (the outbox) unless it has images to copy first, and marks the
-   * task's index row dirty; the alarm is set for whatever is left to copy, queue or write.
-   * Resolves after the writes are durable (the output gate holds the reply until then).
+   * rows (the outbox) unless it has images to copy first, and marks the task's index row dirty,
+   * all in one transaction: should a write fail, none is kept, and the caller's retry (GoAPI is
+   * answered 503) is recorded afresh, not taken for a duplicate. The alarm is then set for
+   * whatever is left to copy, queue or write. Resolves after the writes are durable (the output
+   * gate holds the reply until then).
    */
   recordEvent(
     event: TaskEvent,
@@ -46,35 +54,48 @@ export class TaskObject extends DurableObject<Env> {
     source: EventSource = "webhook",
   ): RecordResult {
     const now = Date.now();
-    // All of an event's rows or none: should a write fail part way, GoAPI's retry (it is
-    // answered 503) finds nothing of it, not an event taken for a duplicate that moved nothing.
-    const recorded = this.ctx.storage.transactionSync(() => {
-      const recorded = this.#parts.events.record(
-        event,
-        payload,
-        baseUrl,
-        source,
-        new Date(now).toISOString(),
-      );
-      if (recorded.kind !== "current") return { ...recorded, imagesAt: null };
-      if (event.status === "completed") this.#parts.images.add(event.images, now);
-      const imagesAt = this.#parts.images.nextTryAt();
-      this.#parts.outbox.release(recorded.task, imagesAt !== null);
-      this.#parts.index.touch(now);
-      return { ...recorded, imagesAt };
-    });
+    const written = this.ctx.storage.transactionSync(() =>
+      this.#writeEvent(event, payload, baseUrl, source, now),
+    );
     this.#changed();
-    if (recorded.kind === "duplicate") {
-      return { event: recorded.id, duplicate: true, stale: recorded.stale };
+    if (written.kind === "duplicate") {
+      return { event: written.id, duplicate: true, stale: written.stale };
     }
-    if (recorded.kind === "stale") return { event: recorded.id, duplicate: false, stale: true };
+    if (written.kind === "stale") return { event: written.id, duplicate: false, stale: true };
     scheduleAfterEvent(this.#parts.alarm, {
       parts: this.#parts,
-      task: recorded.task,
-      imagesAt: recorded.imagesAt,
+      task: written.task,
+      imagesAt: written.imagesAt,
       now,
     });
-    return { event: recorded.id, duplicate: false, stale: false };
+    return { event: written.id, duplicate: false, stale: false };
+  }
+
+  /**
+   * An event's rows (run in one transaction by recordEvent): the event; for a new current one,
+   * also the task moved forward, its images, its deliveries if it can be released, and the index
+   * mark, with when its next image copy is due.
+   */
+  #writeEvent(
+    event: TaskEvent,
+    payload: string,
+    baseUrl: string,
+    source: EventSource,
+    now: number,
+  ): Written {
+    const recorded = this.#parts.events.record(
+      event,
+      payload,
+      baseUrl,
+      source,
+      new Date(now).toISOString(),
+    );
+    if (recorded.kind !== "current") return recorded;
+    if (event.status === "completed") this.#parts.images.add(event.images, now);
+    const imagesAt = this.#parts.images.nextTryAt();
+    this.#parts.outbox.release(recorded.task, imagesAt !== null);
+    this.#parts.index.touch(now);
+    return { ...recorded, imagesAt };
   }
 
   /** The task with its events, images and deliveries, or null when nothing was recorded. */

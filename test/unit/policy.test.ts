@@ -124,6 +124,8 @@ describe("imageError", () => {
     const host = `${"a".repeat(1024 * 1024)}.test`;
     const error = imageError(`${host} is not in IMAGE_HOSTS`, 1, { state: "failed" }, false);
     expect(error).toBe(`${"a".repeat(300)}… (not retried)`);
+    const exactly = "b".repeat(300);
+    expect(imageError(exactly, 1, { state: "failed" }, false)).toBe(`${exactly} (not retried)`);
   });
 });
 
