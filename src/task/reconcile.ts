@@ -7,8 +7,7 @@ import { goapiApi, type PollSettings, pollSettings, secretsToRemove } from "../c
 import type { ReconcileView } from "../contract";
 import { acceptGoapiBody, asWebhookBody, warnIfUnknownStatus } from "../goapi/accept";
 import { isTerminal, type TaskEvent } from "../goapi/events";
-import { errorText } from "../lib/errors";
-import { failureMessage, fetchTask } from "../upstream/goapi-client";
+import { failureMessage, fetchTask, shownText } from "../upstream/goapi-client";
 import { nextPollLookAt, type PollPlan, planPoll } from "../upstream/poll-policy";
 import type { ReconcileRow, TaskRow } from "./schema";
 
@@ -62,12 +61,13 @@ export class TaskReconcile {
       const accepted = acceptGoapiBody(body, secrets);
       if (accepted.ok) {
         warnIfUnknownStatus(accepted.event);
-        // A failure to record the answer (nothing of it is kept) is the poll's error: the poll
-        // still counts, so that polling doubles and gives up rather than asking again for ever.
+        // A failure to record the answer (its writes are rolled back) is the poll's error: the
+        // poll still counts, so that polling doubles and gives up rather than asking for ever.
         try {
           record(accepted.event, accepted.payload);
         } catch (err) {
-          error = `recording GoAPI's answer failed: ${errorText(err).slice(0, 300)}`;
+          const message = err instanceof Error ? err.message : String(err);
+          error = `recording GoAPI's answer failed: ${shownText(message, secrets)}`;
         }
       } else error = `GoAPI's answer is not a task: ${accepted.error}`;
     }

@@ -36,12 +36,18 @@ export type UpstreamResult =
 type GoapiAccess = Pick<GoapiApi, "base" | "key">;
 type UpstreamFailure = Extract<UpstreamResult, { ok: false }>;
 
-/**
- * A failure's message as midhook may show, store or log it: without `secrets`, then shortened.
- * In that order: a message cut first could end in the start of a key, which nothing recognises.
- */
+/** A failure's message as midhook may show, store or log it (see shownText). */
 export function failureMessage(failure: UpstreamFailure, secrets: readonly string[]): string {
-  return String(removeSecrets(failure.message, secrets)).slice(0, MAX_MESSAGE_CHARS);
+  return shownText(failure.message, secrets);
+}
+
+/**
+ * Text about a call to GoAPI as midhook may show, store or log it: without `secrets`, then
+ * shortened. In that order: a text cut first could end in the start of a key, which nothing
+ * recognises.
+ */
+export function shownText(text: string, secrets: readonly string[]): string {
+  return String(removeSecrets(text, secrets)).slice(0, MAX_MESSAGE_CHARS);
 }
 
 /**
