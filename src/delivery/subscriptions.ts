@@ -2,7 +2,7 @@
 // resolution of `env:NAME` references (signing keys and header values), and event matching.
 // Pure: also used by `npm run check-config` in Node.
 import { z } from "zod";
-import { EVENT_TYPES, type EventType } from "../goapi/events";
+import { EVENT_TYPES, type EventType, MAX_NAME_CHARS } from "../goapi/events";
 import { decodeBase64 } from "../lib/bytes";
 import { isPrivateAddress, LOOPBACK_HOSTS } from "../lib/net";
 
@@ -81,7 +81,8 @@ const subscriptionSchema = z.strictObject({
   /** One key, or several to sign every delivery with each (rotation without a gap). */
   secret: z.union([keyReference, z.array(keyReference).min(1).max(4)]),
   events: z.array(z.enum(EVENT_TYPES)).min(1).default(DEFAULT_EVENTS),
-  task_types: z.array(z.string().min(1)).min(1).optional(),
+  /** At most MAX_NAME_CHARS each: a task's type is cut to it, so a longer one never matches. */
+  task_types: z.array(z.string().min(1).max(MAX_NAME_CHARS)).min(1).optional(),
   format: z.enum(["midhook", "goapi"]).default("midhook"),
   headers: headers.default({}),
   max_attempts: z.int().min(1).max(MAX_ATTEMPTS_LIMIT).default(10),

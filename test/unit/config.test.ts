@@ -206,6 +206,13 @@ describe("SUBSCRIPTIONS", () => {
     expect(ids("task.completed", "describe")).toEqual(["b"]);
     expect(ids("task.progress", "imagine")).toEqual(["b"]);
   });
+
+  it("refuses a task type longer than any task's can be, which would never match", () => {
+    expect(errorsOf([{ ...base, task_types: ["x".repeat(100)] }])).toEqual([]);
+    expect(errorsOf([{ ...base, task_types: ["x".repeat(101)] }])[0]).toMatch(
+      /^subscriptions\[0\] \(gallery\)\.task_types\.0: /,
+    );
+  });
 });
 
 describe("secretsToRemove", () => {
