@@ -10,9 +10,10 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { v2Body } from "./lib/goapi-payloads";
 import {
+  buildWorker,
   freePort,
   type LocalWorker,
   pngImage,
@@ -88,6 +89,9 @@ async function main() {
   const broken = { ...vars, SUBSCRIPTIONS: '[{"id":"chaos","url":"ftp://broken"}]' };
   const stateDir = mkdtempSync(join(tmpdir(), "midhook-chaos-"));
   const config = faultyConfig(stateDir);
+  // Bundled once, as `wrangler deploy` would: every restart runs the same code, and nothing
+  // edited on the machine meanwhile reloads the Worker in the middle of the run.
+  const bundle = buildWorker(config);
   // Faults wanted now; sent again after every restart, which clears the Worker's module state.
   const wanted = { queue: false, crash: false };
   let configBroken = false;
@@ -97,6 +101,7 @@ async function main() {
       port,
       stateDir,
       config,
+      bundle,
     });
     await setFaults(started);
     return started;
@@ -333,6 +338,7 @@ async function main() {
 
   await worker.stop();
   removeState(stateDir);
+  removeState(dirname(bundle));
   await receiver.stop();
   await absent.stop();
   await images.stop();
