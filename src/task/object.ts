@@ -20,16 +20,11 @@ import type {
 } from "../contract";
 import type { TaskEvent } from "../goapi/events";
 import { syncDeadLetters } from "./dead-letters";
-import type { Recorded } from "./events";
 import { type TaskParts, taskParts } from "./parts";
 import { scheduleAfterEvent, scheduleAll } from "./schedule";
 import type { TaskRow } from "./schema";
 import { imageViews, storedEvent, taskView } from "./views";
-
-/** What recordEvent wrote: a repeat or a stale event, or a new current one and its next copy. */
-type Written =
-  | Exclude<Recorded, { kind: "current" }>
-  | (Extract<Recorded, { kind: "current" }> & { imagesAt: number | null });
+import { writeEvent } from "./write-event";
 
 export class TaskObject extends DurableObject<Env> {
   readonly #parts: TaskParts;
@@ -55,7 +50,7 @@ export class TaskObject extends DurableObject<Env> {
   ): RecordResult {
     const now = Date.now();
     const written = this.ctx.storage.transactionSync(() =>
-      this.#writeEvent(event, payload, baseUrl, source, now),
+      writeEvent(this.#parts, event, payload, baseUrl, source, now),
     );
     this.#changed();
     if (written.kind === "duplicate") {
@@ -69,33 +64,6 @@ export class TaskObject extends DurableObject<Env> {
       now,
     });
     return { event: written.id, duplicate: false, stale: false };
-  }
-
-  /**
-   * An event's rows (run in one transaction by recordEvent): the event; for a new current one,
-   * also the task moved forward, its images, its deliveries if it can be released, and the index
-   * mark, with when its next image copy is due.
-   */
-  #writeEvent(
-    event: TaskEvent,
-    payload: string,
-    baseUrl: string,
-    source: EventSource,
-    now: number,
-  ): Written {
-    const recorded = this.#parts.events.record(
-      event,
-      payload,
-      baseUrl,
-      source,
-      new Date(now).toISOString(),
-    );
-    if (recorded.kind !== "current") return recorded;
-    if (event.status === "completed") this.#parts.images.add(event.images, now);
-    const imagesAt = this.#parts.images.nextTryAt();
-    this.#parts.outbox.release(recorded.task, imagesAt !== null);
-    this.#parts.index.touch(now);
-    return { ...recorded, imagesAt };
   }
 
   /** The task with its events, images and deliveries, or null when nothing was recorded. */
