@@ -66,6 +66,15 @@ function removeBundles(): void {
   if (bundles.countingConfig) removeState(dirname(bundles.countingConfig));
 }
 
+/** The counting build's rows written per statement (do.rows_written.by.*), most first. */
+function rowsWrittenByStatement(counts: Record<string, number>): Array<[string, number]> {
+  const prefix = "do.rows_written.by.";
+  return Object.entries(counts)
+    .filter(([key]) => key.startsWith(prefix))
+    .map(([key, rows]): [string, number] => [key.slice(prefix.length), rows])
+    .sort((a, b) => b[1] - a[1]);
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -1019,6 +1028,10 @@ async function main() {
           "storage per task",
           `SQLite ${Math.round(cost.storage.sqlite_bytes_per_task / 1024)} KiB, R2 ${Math.round(cost.storage.r2_bytes_per_task / 1024)} KiB: ${usd(cost.storage.usd_per_1000_tasks_per_month_kept)} per 1,000 tasks per month kept`,
         ],
+        ["SQLite rows written per task, by statement", ""],
+        ...rowsWrittenByStatement(cost.counts_per_task).map(
+          ([statement, rows]): [string, string] => [`  ${statement}`, String(rows)],
+        ),
       ]);
     }
     if (ONLY.has("health")) {
