@@ -7,12 +7,13 @@
 // - Durable Object requests: each RPC call on a stub (one billed RPC session each) and each
 //   alarm run; rows read and written by every SQL statement (cursor.rowsRead/rowsWritten; the
 //   rows written also by statement, under do.rows_written.by.*) and each setAlarm (billed as
-//   one row written); the wall time of each RPC call and alarm run;
+//   one row written); the wall time of each RPC call and alarm run. The local runtime's own
+//   statements (its table of object names, __miniflare_do_name, which Cloudflare does not
+//   have) are left out: only their rows written are kept, apart, as local_only.rows_written;
 // - Queues: each message written (send, sendBatch), read (handed to the consumer, once per
 //   try) and deleted (acknowledged), in 64 KB units;
 // - R2: Class A (put, multipart create/part/complete, list) and Class B (get, head);
-// - D1: queries and the rows their results report (none today: a D1 binding is counted as
-//   soon as one appears in wrangler.toml).
+// - D1: queries and the rows their results report (the task index, INDEX).
 //
 // Locally one isolate runs the Worker and its objects, so the counters are module variables,
 // read and reset at /__bench/counters (never counted). The bench runs this entry from a copy
@@ -229,7 +230,11 @@ function countingEnv(env: Env): Env {
   return result as unknown as Env;
 }
 
-/** A statement as the rows it writes are told apart by: its first six words. */
+/**
+ * A statement as the rows it writes are told apart by: its first six words, comments left out.
+ * A multi-statement exec (a task's schema) is keyed by its first statement; statements that
+ * share their first six words are counted together.
+ */
 function statementKey(query: string): string {
   return query
     .replace(/--[^\n]*/g, " ")

@@ -1,6 +1,7 @@
-// What one GoAPI delivery writes in its task, in one transaction (see TaskObject.recordEvent):
-// the event; for a new current event also the task moved forward, its images, its deliveries if
-// it can be released, and the index mark.
+// What recording one event in its task writes (a webhook, a poll's answer, a submission), in
+// one transaction (see TaskObject.recordEvent): the event; for a new current event also the task
+// moved forward, its images (a completed event), its deliveries if it can be released, and the
+// index mark.
 import type { EventSource } from "../contract";
 import type { TaskEvent } from "../goapi/events";
 import type { Recorded } from "./events";
