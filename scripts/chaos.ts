@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { v2Body } from "./lib/goapi-payloads";
 import {
   buildWorker,
@@ -88,6 +88,8 @@ async function main() {
   };
   const broken = { ...vars, SUBSCRIPTIONS: '[{"id":"chaos","url":"ftp://broken"}]' };
   const stateDir = mkdtempSync(join(tmpdir(), "midhook-chaos-"));
+  // However the run ends (a failure, Ctrl-C), its state goes; the bundle's goes with it too.
+  process.once("exit", () => removeState(stateDir));
   const config = faultyConfig(stateDir);
   // Bundled once, as `wrangler deploy` would: every restart runs the same code, and nothing
   // edited on the machine meanwhile reloads the Worker in the middle of the run.
@@ -337,8 +339,6 @@ async function main() {
   );
 
   await worker.stop();
-  removeState(stateDir);
-  removeState(dirname(bundle));
   await receiver.stop();
   await absent.stop();
   await images.stop();

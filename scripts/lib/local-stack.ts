@@ -172,10 +172,12 @@ await worker.ready;
 
 /**
  * Bundles a Worker as `wrangler deploy` would (`--dry-run`, into a new temporary directory), for
- * `WorkerOptions.bundle`; returns the bundle's path. Remove its directory when done.
+ * `WorkerOptions.bundle`; returns the bundle's path. The directory is removed when the process
+ * exits, however it exits (a failed run, Ctrl-C); a caller may remove it sooner.
  */
 export function buildWorker(config = "wrangler.toml"): string {
   const outdir = mkdtempSync(join(tmpdir(), "midhook-build-"));
+  process.once("exit", () => removeState(outdir));
   const build = spawnSync(
     join(ROOT, "node_modules/.bin/wrangler"),
     ["deploy", "--dry-run", "--outdir", outdir, "--config", config],
