@@ -218,8 +218,13 @@ describe("POST /v1/tasks", () => {
     vi.spyOn(console, "error").mockImplementation(() => {});
     const taskId = newTaskId();
     goapiCreate(() => goapiAnswer(goapiTaskData(taskId, "pending", { progress: 0 })));
-    // The task's object cannot be reached for the submission's own attempt only.
-    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementationOnce(() => {
+    // The task's object cannot be reached for the submission's own attempt only. Only this
+    // task's first call fails: an earlier test's retries may call getByName meanwhile.
+    const getByName = env.TASKS.getByName.bind(env.TASKS);
+    let refused = false;
+    const failing = vi.spyOn(env.TASKS, "getByName").mockImplementation((name, options) => {
+      if (name !== taskId || refused) return getByName(name, options);
+      refused = true;
       throw new Error("simulated storage outage");
     });
     const response = await adminPost("/v1/tasks", createBody);
