@@ -237,10 +237,17 @@ describe("the cross-task index", () => {
     const [sending, entered] = latch();
     const [held, release] = latch();
     const sendBatch = env.DELIVERY_QUEUE.sendBatch.bind(env.DELIVERY_QUEUE);
-    vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockImplementationOnce(async (messages) => {
-      entered();
-      await held;
-      return sendBatch(messages);
+    let holding = false;
+    // Only this task's first send is held: another task's alarm may send meanwhile.
+    vi.spyOn(env.DELIVERY_QUEUE, "sendBatch").mockImplementation(async (messages, options) => {
+      const list = [...messages];
+      const mine = list.some((m) => (m.body as { task_id?: string }).task_id === taskId);
+      if (mine && !holding) {
+        holding = true;
+        entered();
+        await held;
+      }
+      return sendBatch(list, options);
     });
     await ingest(v2Event(taskId, "pending", 0));
     await sending; // the alarm run is queueing the task.created delivery
