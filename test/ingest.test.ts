@@ -15,6 +15,7 @@ import {
   taskObjectCount,
   taskView,
 } from "./support/requests";
+import { allowTaskUpdates, refuseTaskUpdates } from "./support/storage-faults";
 import { readView, views } from "./support/views";
 
 /** Asserts `response` is the JSON error envelope with `status` and `code`. */
@@ -175,20 +176,15 @@ describe("POST /webhooks/goapi", () => {
     // Without one transaction that event would stay: the retry below would be answered
     // `duplicate: true`, and the task left at 10.
     await ingest(v2Event(taskId, "processing", 10));
-    const stub = taskObject(env, taskId);
-    await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec(
-        "CREATE TRIGGER fail_task_update BEFORE UPDATE ON task BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
-      );
-    });
+    await refuseTaskUpdates(taskId);
     vi.spyOn(console, "error").mockImplementation(() => {});
     await expectError(
       await postWebhook(v2Event(taskId, "processing", 50)),
       503,
       "storage_unavailable",
     );
-    const kept = await runInDurableObject(stub, (_, state) => {
-      state.storage.sql.exec("DROP TRIGGER fail_task_update");
+    await allowTaskUpdates(taskId);
+    const kept = await runInDurableObject(taskObject(env, taskId), (_, state) => {
       return state.storage.sql
         .exec<{ progress: number }>("SELECT progress FROM events ORDER BY seq")
         .toArray()

@@ -21,6 +21,7 @@ import {
 } from "./support/network";
 import { alarmOf, quietTask } from "./support/quiet-task";
 import { adminPost, ingest, newTaskId, taskView } from "./support/requests";
+import { refuseTaskUpdates } from "./support/storage-faults";
 
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
 
@@ -119,11 +120,7 @@ describe("reconciliation", () => {
     goapiTask(taskId, () => goapiAnswer(goapiData(taskId, "processing", { progress: 50 })));
     await ingest(v2Event(taskId, "processing", 10));
     // Recording the polled progress fails every time: the task's update is refused.
-    await runInDurableObject(taskObject(env, taskId), (_, state) => {
-      state.storage.sql.exec(
-        "CREATE TRIGGER fail_task_update BEFORE UPDATE ON task BEGIN SELECT RAISE(ABORT, 'simulated failure'); END",
-      );
-    });
+    await refuseTaskUpdates(taskId);
     const view = await eventually(async () => {
       const v = await taskView(taskId);
       return v.reconcile.state === "gave_up" ? v : undefined;
