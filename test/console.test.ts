@@ -6,8 +6,10 @@ import { LIVE_REPLACED, type LiveMessage } from "../src/contract";
 import { overrideEnv } from "./support/env";
 import { clone, fixtures, v2Event } from "./support/fixtures";
 import { ADMIN_TOKEN, ALL_KEY, GALLERY_KEY } from "./support/keys";
+import { latch } from "./support/latch";
 import { eventually, pngBytes, serveImage } from "./support/network";
-import { adminGet, ingest, newTaskId } from "./support/requests";
+import { quietTask } from "./support/quiet-task";
+import { adminGet, ingest, newTaskId, taskView } from "./support/requests";
 
 const ORIGIN = "https://midhook.test";
 
@@ -534,6 +536,37 @@ describe("live updates", () => {
     for (const m of messages)
       expect(Object.keys(m).sort()).toEqual(m.type === "deleted" ? ["task_id", "type"] : ["type"]);
     socket.close();
+  });
+
+  it("tells an open page of each image as it is stored, not once all copies end", async () => {
+    overrideEnv({ SUBSCRIPTIONS: "[]" });
+    const browser = await signIn();
+    const taskId = newTaskId();
+    await ingest(v2Event(taskId, "processing", 10));
+    await quietTask(taskId);
+    const { socket, messages } = await openSocket(taskId, browser.cookie);
+    await eventually(() => (messages.length >= 1 ? true : undefined));
+    // The tile's copy waits until the test lets it go: the alarm run cannot end before. (Only
+    // the test resolves what the object awaits: a promise the object resolved would carry the
+    // object's I/O context back into the test.)
+    const [tileHeld, release] = latch();
+    const body = finished(taskId);
+    (body.task_result as { image_urls: string[] }).image_urls = [
+      serveImage(`/${taskId}/tile.png`, async () => {
+        await tileHeld;
+        return new Response(pngBytes(1024), { headers: { "content-type": "image/png" } });
+      }),
+    ];
+    const before = messages.length;
+    await ingest(body);
+    await eventually(async () => {
+      const images = (await taskView(taskId)).images;
+      return images.find((i) => i.name === "main.png")?.state === "stored" ? true : undefined;
+    });
+    // The completion's own notice, then the main image's, while the tile is still copying.
+    await eventually(() => (messages.length >= before + 2 ? true : undefined), 3_000);
+    socket.close();
+    release();
   });
 
   it("gives a page signed out elsewhere nothing of the task over its open socket", async () => {

@@ -59,18 +59,17 @@ export class TaskImages {
 
   /**
    * Copies every image that is due, recording each result or scheduling its next try; once the
-   * task's erasure has begun (`erasing`), starts no copy and records none. Returns whether any
-   * image (the main one or a tile) was stored.
+   * task's erasure has begun (`erasing`), starts no copy and records none. Calls `stored` as
+   * each image (the main one or a tile) is recorded as stored, while the others may still copy.
    */
-  async copyDue(taskId: string, erasing: () => boolean): Promise<boolean> {
+  async copyDue(taskId: string, erasing: () => boolean, stored: () => void): Promise<void> {
     const due = this.#sql
       .exec<ImageRow>(
         "SELECT * FROM images WHERE state = 'pending' AND next_try_at <= ? ORDER BY position",
         Date.now(),
       )
       .toArray();
-    if (due.length === 0) return false;
-    let stored = false;
+    if (due.length === 0) return;
     const limits = { ...imageLimits(this.#env), timeoutMs: IMAGE_COPY_TIMEOUT_MS };
     await eachWithLimit(due, COPIES_AT_ONCE, async (image) => {
       if (erasing()) return;
@@ -96,7 +95,7 @@ export class TaskImages {
           attempts,
           image.slot,
         );
-        stored = true;
+        stored();
         return;
       }
       const next = imageRetry(attempts, result.retryable, Date.now());
@@ -112,7 +111,6 @@ export class TaskImages {
         image.slot,
       );
     });
-    return stored;
   }
 }
 
