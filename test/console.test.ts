@@ -550,6 +550,7 @@ describe("live updates", () => {
     // the test resolves what the object awaits: a promise the object resolved would carry the
     // object's I/O context back into the test.)
     const [tileHeld, release] = latch();
+    onTestFinished(release);
     const body = finished(taskId);
     (body.task_result as { image_urls: string[] }).image_urls = [
       serveImage(`/${taskId}/tile.png`, async () => {
@@ -559,10 +560,11 @@ describe("live updates", () => {
     ];
     const before = messages.length;
     await ingest(body);
-    await eventually(async () => {
-      const images = (await taskView(taskId)).images;
-      return images.find((i) => i.name === "main.png")?.state === "stored" ? true : undefined;
+    const images = await eventually(async () => {
+      const found = (await taskView(taskId)).images;
+      return found.find((i) => i.name === "main.png")?.state === "stored" ? found : undefined;
     });
+    expect(images.find((i) => i.name !== "main.png")?.state).toBe("pending");
     // The completion's own notice, then the main image's, while the tile is still copying.
     await eventually(() => (messages.length >= before + 2 ? true : undefined), 3_000);
     socket.close();

@@ -60,7 +60,8 @@ export class TaskImages {
   /**
    * Copies every image that is due, recording each result or scheduling its next try; once the
    * task's erasure has begun (`erasing`), starts no copy and records none. Calls `stored` as
-   * each image (the main one or a tile) is recorded as stored, while the others may still copy.
+   * each image (the main one or a tile) is recorded as stored, right after its row is written
+   * and never once erasure has begun, while the others may still copy; it must not throw.
    */
   async copyDue(taskId: string, erasing: () => boolean, stored: () => void): Promise<void> {
     const due = this.#sql

@@ -108,8 +108,8 @@ export class TaskObject extends DurableObject<Env> {
       const holds = () => this.#parts.holds.checkDue(id, this.env);
       const list = () => syncDeadLetters(this.ctx.storage.sql, id, deadLetterLog(this.env));
       // An image stored may be the main one, the index row's thumbnail: the row is due again
-      // (written at once, the task being finished; unchanged, it is only marked clean). An open
-      // page is told at once, not when the slowest copy ends.
+      // (written by the next run, at once, the task being finished; unchanged, it is only marked
+      // clean). An open page is told at once, not when the slowest copy ends.
       const copy = () =>
         this.#parts.images.copyDue(id, erasing, () => {
           this.#parts.index.touch(Date.now());
